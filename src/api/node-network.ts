@@ -1,0 +1,64 @@
+// The NodeNetwork API (switchyard.dev/v1alpha1): one per node, written by the controller (spec = the
+// node's compiled plan) and reported on by that node's agent (status = what it applied). The plan's
+// routing and policy sections are compact (groups by reference) to stay far below etcd's object limit;
+// their detailed shape is owned by src/compile and grows with the routing, policy and migration work.
+import { z } from "zod";
+import { API_GROUP_VERSION, ConditionSchema } from "./common";
+import { Ipv4AddressSchema, Ipv4CidrSchema, ModeSchema } from "./cluster-network";
+
+const OpaqueSectionSchema = (what: string) =>
+  z
+    .record(z.string(), z.unknown())
+    .meta({ "x-kubernetes-preserve-unknown-fields": true })
+    .describe(what);
+
+export const NodeNetworkSpecSchema = z
+  .strictObject({
+    nodeName: z.string().min(1).describe("The node this plan is for."),
+    clusterNetwork: z.string().min(1).describe("The ClusterNetwork the plan was compiled from."),
+    generation: z.int().min(0).describe("The ClusterNetwork .metadata.generation the plan was compiled from."),
+    planHash: z.string().min(1).describe("Content hash of the plan; the agent reports it back once applied."),
+    nodeIP: Ipv4AddressSchema.describe("The node's underlay address."),
+    block: Ipv4CidrSchema.optional().describe("The node's pod block; absent while the pools are full."),
+    mode: ModeSchema.describe("The mode this node sends with."),
+    mtu: z.int().min(0).max(9000).describe("The pod MTU in force on this node."),
+    routing: OpaqueSectionSchema("Per-peer transport, routes, devices, FDB and neighbour entries, and BGP settings."),
+    policy: OpaqueSectionSchema("The NetworkPolicy slice for this node's pods and the address groups it references."),
+  })
+  .describe("The compiled plan for one node.");
+export type NodeNetworkSpec = z.infer<typeof NodeNetworkSpecSchema>;
+
+export const NodeNetworkStatusSchema = z
+  .strictObject({
+    observedGeneration: z.int().min(0).optional().describe("The NodeNetwork .metadata.generation the agent applied."),
+    appliedHash: z.string().optional().describe("The planHash the agent applied to the kernel."),
+    appliedAt: z.string().optional().describe("When the plan was applied (RFC 3339)."),
+    capabilities: z
+      .record(z.string(), z.boolean())
+      .optional()
+      .describe("Kernel and node features the agent detected, e.g. vxlan, ipip, nftables, iptables, bird."),
+    probes: z
+      .array(
+        z.strictObject({
+          target: z.string().describe("The probed peer (node or pod)."),
+          ok: z.boolean().describe("Whether the last probe round reached it."),
+          rttMs: z.number().min(0).optional().describe("Round-trip time of the last successful probe, in milliseconds."),
+          at: z.string().optional().describe("When it was probed (RFC 3339)."),
+        }),
+      )
+      .optional()
+      .describe("Health probe results used by migration gates."),
+    conditions: z.array(ConditionSchema).optional().describe("Applied, Degraded, and mode-specific conditions such as ModeUnsupported."),
+  })
+  .describe("What the node agent applied and observed.");
+
+export const NodeNetworkSchema = z
+  .strictObject({
+    apiVersion: z.literal(API_GROUP_VERSION).describe("switchyard.dev/v1alpha1"),
+    kind: z.literal("NodeNetwork").describe("NodeNetwork"),
+    metadata: z.looseObject({ name: z.string().min(1) }).describe("Standard object metadata."),
+    spec: NodeNetworkSpecSchema,
+    status: NodeNetworkStatusSchema.optional(),
+  })
+  .describe("NodeNetwork is one node's compiled network plan and what its agent realized.");
+export type NodeNetwork = z.infer<typeof NodeNetworkSchema>;

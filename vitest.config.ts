@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["src/**/*.test.ts", "test/**/*.test.ts", "hack/**/*.test.ts", "capabilities/**/*.test.ts"],
+    // Pepr registers bindings at import time according to these; keep it inert in tests.
+    env: { PEPR_MODE: "dev", PEPR_WATCH_MODE: "false" },
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Kernel tests build network namespaces with fixed prefixes; run files one at a time.
+    fileParallelism: false,
+  },
+});
