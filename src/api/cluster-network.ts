@@ -11,8 +11,8 @@ export const ModeSchema = z
   .describe("How pod traffic crosses between nodes: vxlan, ipip, host-gw or bgp. Changing it on a live cluster starts a migration.");
 export type Mode = z.infer<typeof ModeSchema>;
 
-export const Ipv4CidrSchema = z.string().regex(new RegExp(IPV4_CIDR_PATTERN), { message: "must be an IPv4 CIDR such as 10.244.0.0/16" });
-export const Ipv4AddressSchema = z.string().regex(new RegExp(IPV4_PATTERN), { message: "must be an IPv4 address such as 192.168.10.1" });
+export const Ipv4CidrSchema = z.string().max(18).regex(new RegExp(IPV4_CIDR_PATTERN), { message: "must be an IPv4 CIDR such as 10.244.0.0/16" });
+export const Ipv4AddressSchema = z.string().max(15).regex(new RegExp(IPV4_PATTERN), { message: "must be an IPv4 address such as 192.168.10.1" });
 const AsNumberSchema = z.int().min(1).max(4294967295);
 
 export const VxlanConfigSchema = z
@@ -46,6 +46,7 @@ export const BgpConfigSchema = z
       .describe("Route reflector selection; required when topology is route-reflectors, not allowed otherwise."),
     peers: z
       .array(BgpPeerSchema)
+      .max(64)
       .optional()
       .describe("Top-of-rack peers; required (non-empty) when topology is tor, not allowed otherwise."),
   })
@@ -91,7 +92,7 @@ export const MigrationConfigSchema = z
 
 export const ClusterNetworkSpecSchema = z
   .strictObject({
-    podCIDRs: z.array(Ipv4CidrSchema).min(1).describe("The IPv4 pools pod addresses come from; at least one, no host bits, no overlaps. Fixed once blocks are allocated (new CIDRs may be appended)."),
+    podCIDRs: z.array(Ipv4CidrSchema).min(1).max(16).describe("The IPv4 pools pod addresses come from; at least one, no host bits, no overlaps. Fixed once blocks are allocated (new CIDRs may be appended)."),
     blockSize: z.int().min(16).max(30).default(26).describe("The prefix length of each node's pod block, 16..30, not shorter than any pod CIDR's prefix (26 = 64 addresses by default)."),
     mode: ModeSchema.default("vxlan"),
     crossSubnet: z.boolean().default(false).describe("For vxlan and ipip only: encapsulate only between nodes in different subnets, route natively within a subnet."),

@@ -1,0 +1,31 @@
+// Pepr bindings for ClusterNetwork. Thin: each binding hands the object to src/ and maps the result.
+import { Capability, a, type PeprValidateRequest } from "pepr";
+import { API_GROUP, API_VERSION, formatDiagnostic, validateClusterNetwork, validateClusterNetworkUpdate } from "../src/api";
+
+export const ClusterNetworkCapability = new Capability({
+  name: "switchyard-cluster-network",
+  description: "Validates ClusterNetwork objects with the same rules as `switchyard validate`.",
+});
+
+const { When } = ClusterNetworkCapability;
+
+/** The ClusterNetwork kind for Pepr and kfc (custom kinds must name their plural). */
+export const ClusterNetworkGVK = { group: API_GROUP, version: API_VERSION, kind: "ClusterNetwork", plural: "clusternetworks" };
+
+/**
+ * Admission: deny a ClusterNetwork with every problem listed as `<path>: <message>`, so kubectl shows the
+ * user exactly what to fix. Why here: a typo or an impossible pool must never reach the controller.
+ */
+export function handleValidateClusterNetwork(req: PeprValidateRequest<a.GenericKind>) {
+  const diags = req.Request.operation === "UPDATE" && req.OldResource
+    ? validateClusterNetworkUpdate(req.OldResource, req.Raw)
+    : validateClusterNetwork(req.Raw);
+  if (diags.length === 0) return req.Approve();
+  return req.Deny(`ClusterNetwork "${req.Raw.metadata?.name ?? ""}" is invalid: ${diags.map(formatDiagnostic).join("; ")}`, 422);
+}
+
+When(a.GenericKind, ClusterNetworkGVK)
+  .IsCreatedOrUpdated()
+  .Validate(async function handleValidate(req) {
+    return handleValidateClusterNetwork(req);
+  });

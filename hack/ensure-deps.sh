@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Switchyard needs on a fresh Debian machine, and nothing when it is already there:
+# Debian packages for the lab's real kernel tools (only the missing ones), then npm packages from the
+# lock file (only when node_modules does not match it). Safe to run again and again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# binary -> Debian package
+declare -A PKG=(
+  [nft]=nftables [iptables]=iptables [iptables-restore]=iptables [ipset]=ipset [ip]=iproute2 [bridge]=iproute2
+  [bird]=bird2 [birdc]=bird2 [iperf3]=iperf3 [ping]=iputils-ping [conntrack]=conntrack [python3]=python3
+)
+missing=()
+for bin in "${!PKG[@]}"; do
+  if ! command -v "$bin" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$bin" ] && ! [ -x "/sbin/$bin" ]; then
+    missing+=("${PKG[$bin]}")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "==> installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+export PATH="/usr/sbin:/sbin:$PATH"
+
+# npm packages, from the lock file, when node_modules was not installed from this exact lock file.
+lock_hash="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ ! -d node_modules ] || [ "$(cat node_modules/.switchyard-lock 2>/dev/null)" != "$lock_hash" ]; then
+  echo "==> installing npm packages from package-lock.json"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.switchyard-lock
+fi

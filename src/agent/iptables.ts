@@ -1,0 +1,439 @@
+// Why: the iptables backend exists for nodes where the nftables backend is not wanted. Its text comes from
+// the renderer as {ipset, iptables}: sets in `ipset save` form (create + add lines, the desired state) and
+// an `iptables-restore` file that owns only `SY-` chains plus jumps from built-in chains into them.
+//
+// Backend: the nf_tables flavour (`iptables-nft-restore`), called by its explicit name rather than through
+// Debian's `iptables` alternative. It is Debian's default (kernel-lab.md §8.17), so the node's admin and
+// tools (`iptables -S`, kube-proxy in nft mode) see our rules instead of a hidden second ruleset; and the
+// legacy x_tables backend is being phased out of kernels. Its price is ~2x per linear rule (kernel-lab.md
+// §6), which the renderer avoids with a conntrack fast path and ipset lookups instead of per-peer rules.
+// `backend: "legacy"` is available for hosts that already run legacy iptables (never mix both on a node).
+//
+// Order and atomicity: each tool is atomic on its own (one iptables-restore = one transaction; every
+// set is swapped as a whole), and the two are stitched together so that a failure leaves what was in force:
+//   1. stage every desired set under a temporary name (SY-stage-<hash>) and fill it; nothing live changes;
+//   2. swap each staged set with its live set (same name, same type) or rename it into place if new;
+//   3. one `iptables-restore --noflush`: delete our old jumps, redeclare (= flush) and refill our chains,
+//      re-add the jumps, flush+delete SY- chains no longer wanted;
+//   4. if 3 fails, swap the sets back (swap is its own inverse) and drop the new ones: old state restored;
+//   5. on success, destroy the staged sets (now holding the old contents) and sets no longer wanted.
+// Sets are never destroyed while a rule references them (the kernel refuses: "in use by a kernel
+// component"), which is why stale sets go only after the chains that used them are replaced, and why a
+// set keeps its name across contents (swap) and changes type only under a new name.
+import { runCommand, type ExecResult } from "./exec";
+import { shortHash } from "../model/names";
+
+export type IptablesBackend = "nft" | "legacy";
+
+export interface IptablesRuleset {
+  /** `ipset save`-style desired state: `create SY-x TYPE [options]` and `add SY-x ELEMENT` lines (`flush SY-x`, `-exist` tolerated). */
+  readonly ipset: string;
+  /** `iptables-restore` text: `*table`, `:SY-x - [0:0]`, rules on SY- chains, jumps from built-in chains to SY- chains, `COMMIT`. */
+  readonly iptables: string;
+}
+
+export interface IptablesOptions {
+  /** Default "nft" (see the file comment). */
+  readonly backend?: IptablesBackend;
+}
+
+export type IptablesApplyResult =
+  | { readonly ok: true; readonly ms: number; readonly removedChains: readonly string[]; readonly removedSets: readonly string[]; readonly warnings: readonly string[] }
+  | { readonly ok: false; readonly ms: number; readonly stage: "validate" | "ipset" | "iptables"; readonly error: string; readonly warnings: readonly string[] };
+
+/** Every chain and set Switchyard owns starts with this. */
+export const OWNED_PREFIX = "SY-";
+const STAGE_PREFIX = "SY-stage-";
+const IPSET_NAME_MAX = 31;
+const BUILTIN_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]);
+const TIMEOUT_MS = 30_000;
+
+function tools(backend: IptablesBackend): { iptables: string; restore: string } {
+  return backend === "nft" ? { iptables: "iptables-nft", restore: "iptables-nft-restore" } : { iptables: "iptables-legacy", restore: "iptables-legacy-restore" };
+}
+
+// One apply at a time per namespace within this process: the steps above are a sequence, not one call.
+const locks = new Map<string, Promise<unknown>>();
+function withNetnsLock<T>(netns: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const key = netns ?? "";
+  const previous = locks.get(key) ?? Promise.resolve();
+  const next = previous.then(fn, fn);
+  const tail = next.catch(() => undefined);
+  locks.set(key, tail);
+  void tail.then(() => {
+    if (locks.get(key) === tail) locks.delete(key);
+  });
+  return next;
+}
+
+/** Applies a rendered iptables+ipset ruleset (see the file comment for the order); failure is a value. */
+export function applyIptables(netns: string | undefined, ruleset: IptablesRuleset, options: IptablesOptions = {}): Promise<IptablesApplyResult> {
+  return withNetnsLock(netns, () => applyIptablesLocked(netns, ruleset, options.backend ?? "nft"));
+}
+
+async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesRuleset, backend: IptablesBackend): Promise<IptablesApplyResult> {
+  const started = Date.now();
+  const warnings: string[] = [];
+  const fail = (stage: "validate" | "ipset" | "iptables", error: string): IptablesApplyResult => ({ ok: false, ms: Date.now() - started, stage, error, warnings });
+
+  const desiredSets = parseIpsetState(ruleset.ipset);
+  if (typeof desiredSets === "string") return fail("validate", desiredSets);
+  const sections = parseIptablesRestore(ruleset.iptables);
+  if (typeof sections === "string") return fail("validate", sections);
+
+  const live = await listIpsetHeaders(netns);
+  if (typeof live === "string") return fail("ipset", live);
+  for (const set of desiredSets) {
+    const current = live.get(set.name);
+    if (current !== undefined && (current.type !== set.type || current.family !== set.family)) {
+      return fail("validate", `set ${set.name} exists as ${current.type} (family ${current.family ?? "-"}) but is wanted as ${set.type} (family ${set.family ?? "-"}); a set changes type only under a new name`);
+    }
+  }
+
+  // 1. Stage (also clears staged sets left behind by a crash).
+  const leftovers = [...live.keys()].filter((n) => n.startsWith(STAGE_PREFIX));
+  const stageScript = [
+    ...leftovers.map((n) => `destroy ${n}`),
+    ...desiredSets.flatMap((s) => [`create ${stageName(s.name)} ${s.type}${s.options.length > 0 ? ` ${s.options}` : ""}`, ...s.elements.map((e) => `add ${stageName(s.name)} ${e}`)]),
+  ];
+  const staged = await ipsetRestore(netns, stageScript);
+  if (!staged.ok) {
+    await destroyStagedSets(netns, warnings);
+    return fail("ipset", `staging sets failed: ${staged.error}`);
+  }
+
+  // 2. Swap into place (existing) or rename into place (new).
+  const swapOps: string[] = desiredSets.map((s) => (live.has(s.name) ? `swap ${stageName(s.name)} ${s.name}` : `rename ${stageName(s.name)} ${s.name}`));
+  const swapped = await ipsetRestore(netns, swapOps);
+  if (!swapped.ok) {
+    await ipsetRestore(netns, inverseOps(swapOps.slice(0, swapped.doneLines)));
+    await destroyStagedSets(netns, warnings);
+    return fail("ipset", `swapping sets into place failed: ${swapped.error}`);
+  }
+
+  // 3. One iptables transaction.
+  const { iptables, restore } = tools(backend);
+  const liveTables = new Map<string, string[]>();
+  for (const table of new Set(["filter", ...sections.map((s) => s.table)])) {
+    const r = await runCommand(iptables, ["-w", "5", "-t", table, "-S"], { netns, timeoutMs: TIMEOUT_MS });
+    if (r.code !== 0) {
+      await ipsetRestore(netns, inverseOps(swapOps));
+      await destroyStagedSets(netns, warnings);
+      return fail("iptables", `${iptables} -t ${table} -S failed: ${r.stderr.trim()}`);
+    }
+    liveTables.set(table, r.stdout.split("\n"));
+  }
+  const composed = composeRestore(sections, liveTables);
+  const applied = await runCommand(restore, ["-w", "5", "--noflush"], { netns, stdin: composed.text, timeoutMs: TIMEOUT_MS });
+  if (applied.code !== 0) {
+    // 4. Roll the sets back: swap is its own inverse; new sets are unreferenced and go.
+    const back = await ipsetRestore(netns, inverseOps(swapOps));
+    if (!back.ok) warnings.push(`rolling sets back failed: ${back.error}`);
+    await destroyStagedSets(netns, warnings);
+    return fail("iptables", describeFailure(restore, applied));
+  }
+
+  // 5. Clean up: staged sets now hold the old contents; stale sets are unreferenced now.
+  await destroyStagedSets(netns, warnings);
+  const wanted = new Set(desiredSets.map((s) => s.name));
+  const removedSets: string[] = [];
+  for (const name of live.keys()) {
+    if (name.startsWith(STAGE_PREFIX) || wanted.has(name)) continue;
+    const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
+    if (r.code === 0) removedSets.push(name);
+    else warnings.push(`stale set ${name} not destroyed: ${r.stderr.trim()}`);
+  }
+  return { ok: true, ms: Date.now() - started, removedChains: composed.removedChains, removedSets, warnings };
+}
+
+/**
+ * Applies incremental set changes (`add SY-x ELEM`, `del SY-x ELEM`) in one `ipset restore`. ipset has no
+ * transactions: lines before a failing one stay applied; the error names the line. `-exist` is added so
+ * that adding a present element or deleting an absent one is not an error.
+ */
+export async function applyIpsetUpdate(netns: string | undefined, script: string): Promise<{ readonly ok: true } | { readonly ok: false; readonly error: string }> {
+  const ops: string[] = [];
+  for (const raw of script.split("\n")) {
+    const line = raw.trim();
+    if (line.length === 0 || line.startsWith("#")) continue;
+    const words = line.split(/\s+/).filter((w) => w !== "-exist" && w !== "-!");
+    const [verb, name] = words;
+    if ((verb !== "add" && verb !== "del") || name === undefined || !isOwnedSetName(name)) {
+      return { ok: false, error: `refused: "${line}" is not an add/del on an ${OWNED_PREFIX} set` };
+    }
+    ops.push(`${words.join(" ")} -exist`);
+  }
+  const r = await ipsetRestore(netns, ops);
+  return r.ok ? { ok: true } : { ok: false, error: r.error };
+}
+
+/** Removes every SY- chain (and the jumps into them) in `tables`, then every SY- set. Touches nothing else. */
+export function removeIptables(netns: string | undefined, options: IptablesOptions & { readonly tables?: readonly string[] } = {}): Promise<IptablesApplyResult> {
+  return withNetnsLock(netns, async () => {
+    const started = Date.now();
+    const warnings: string[] = [];
+    const { iptables, restore } = tools(options.backend ?? "nft");
+    const liveTables = new Map<string, string[]>();
+    for (const table of options.tables ?? ["filter"]) {
+      const r = await runCommand(iptables, ["-w", "5", "-t", table, "-S"], { netns, timeoutMs: TIMEOUT_MS });
+      if (r.code !== 0) return { ok: false, ms: Date.now() - started, stage: "iptables", error: `${iptables} -t ${table} -S failed: ${r.stderr.trim()}`, warnings };
+      liveTables.set(table, r.stdout.split("\n"));
+    }
+    const composed = composeRestore([], liveTables);
+    if (composed.text.length > 0) {
+      const applied = await runCommand(restore, ["-w", "5", "--noflush"], { netns, stdin: composed.text, timeoutMs: TIMEOUT_MS });
+      if (applied.code !== 0) return { ok: false, ms: Date.now() - started, stage: "iptables", error: describeFailure(restore, applied), warnings };
+    }
+    const live = await listIpsetHeaders(netns);
+    if (typeof live === "string") return { ok: false, ms: Date.now() - started, stage: "ipset", error: live, warnings };
+    const removedSets: string[] = [];
+    for (const name of live.keys()) {
+      const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
+      if (r.code === 0) removedSets.push(name);
+      else warnings.push(`set ${name} not destroyed: ${r.stderr.trim()}`);
+    }
+    return { ok: true, ms: Date.now() - started, removedChains: composed.removedChains, removedSets, warnings };
+  });
+}
+
+/** `iptables -t TABLE -S` lines (empty lines dropped). */
+export async function listIptablesRules(netns: string | undefined, table = "filter", options: IptablesOptions = {}): Promise<string[]> {
+  const { iptables } = tools(options.backend ?? "nft");
+  const r = await runCommand(iptables, ["-w", "5", "-t", table, "-S"], { netns, timeoutMs: TIMEOUT_MS });
+  if (r.code !== 0) throw new Error(`${iptables} -t ${table} -S failed: ${r.stderr.trim()}`);
+  return r.stdout.split("\n").filter((l) => l.length > 0);
+}
+
+export interface IpsetListing {
+  readonly name: string;
+  readonly type: string;
+  /** The options of the `create` line as `ipset save` prints them. */
+  readonly options: string;
+  /** Elements, sorted. */
+  readonly members: readonly string[];
+}
+
+/** The SY- sets in `netns` with their members, from `ipset save`. */
+export async function listSwitchyardIpsets(netns: string | undefined): Promise<IpsetListing[]> {
+  const r = await runCommand("ipset", ["save"], { netns, timeoutMs: TIMEOUT_MS });
+  if (r.code !== 0) throw new Error(`ipset save failed: ${r.stderr.trim()}`);
+  const sets = new Map<string, { name: string; type: string; options: string; members: string[] }>();
+  for (const line of r.stdout.split("\n")) {
+    const words = line.trim().split(/\s+/);
+    const [verb, name, arg] = words;
+    if (name === undefined || !name.startsWith(OWNED_PREFIX) || arg === undefined) continue;
+    if (verb === "create") sets.set(name, { name, type: arg, options: words.slice(3).join(" "), members: [] });
+    else if (verb === "add") sets.get(name)?.members.push(words.slice(2).join(" "));
+  }
+  return [...sets.values()].map((s) => ({ ...s, members: [...s.members].sort() })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+// ---- ipset helpers ----
+
+interface DesiredSet {
+  readonly name: string;
+  readonly type: string;
+  readonly family: string | undefined;
+  readonly options: string;
+  readonly elements: string[];
+}
+
+function isOwnedSetName(name: string): boolean {
+  return name.startsWith(OWNED_PREFIX) && !name.startsWith(STAGE_PREFIX) && name.length <= IPSET_NAME_MAX;
+}
+
+function stageName(name: string): string {
+  return `${STAGE_PREFIX}${shortHash(name)}`;
+}
+
+/** Parses the desired set state; returns an error sentence for anything else. */
+export function parseIpsetState(text: string): DesiredSet[] | string {
+  const sets = new Map<string, DesiredSet>();
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line.length === 0 || line.startsWith("#")) continue;
+    const words = line.split(/\s+/).filter((w) => w !== "-exist" && w !== "-!");
+    const [verb, name] = words;
+    const where = `ipset line ${i + 1} ("${line}")`;
+    if (name === undefined) return `${where}: missing set name`;
+    if (!isOwnedSetName(name)) return `${where}: set names must start with ${OWNED_PREFIX} (not ${STAGE_PREFIX}) and have at most ${IPSET_NAME_MAX} characters`;
+    if (verb === "create") {
+      const type = words[2];
+      if (type === undefined) return `${where}: missing set type`;
+      if (sets.has(name)) return `${where}: set created twice`;
+      const options = words.slice(3);
+      const fi = options.indexOf("family");
+      const family = fi >= 0 ? options[fi + 1] : type.startsWith("hash:") && !type.includes("mac") ? "inet" : undefined;
+      sets.set(name, { name, type, family, options: options.join(" "), elements: [] });
+    } else if (verb === "add" || verb === "flush") {
+      const set = sets.get(name);
+      if (set === undefined) return `${where}: set is not created in this text`;
+      if (verb === "flush") set.elements.length = 0;
+      else if (words.length < 3) return `${where}: missing element`;
+      else set.elements.push(words.slice(2).join(" "));
+    } else {
+      return `${where}: only create/add/flush lines describe the desired state`;
+    }
+  }
+  return [...sets.values()];
+}
+
+interface SetHeader {
+  readonly type: string;
+  readonly family: string | undefined;
+}
+
+/** SY- sets (including staged ones) with type and family, from `ipset list -t`; an error string on failure. */
+async function listIpsetHeaders(netns: string | undefined): Promise<Map<string, SetHeader> | string> {
+  const r = await runCommand("ipset", ["list", "-t"], { netns, timeoutMs: TIMEOUT_MS });
+  if (r.code !== 0) return `ipset list -t failed: ${r.stderr.trim()}`;
+  const out = new Map<string, SetHeader>();
+  let name: string | undefined;
+  let type: string | undefined;
+  for (const line of r.stdout.split("\n")) {
+    const m = /^(Name|Type|Header):\s*(.*)$/.exec(line);
+    if (m === null) continue;
+    if (m[1] === "Name") {
+      name = m[2];
+      type = undefined;
+    } else if (m[1] === "Type") {
+      type = m[2];
+      if (name !== undefined && type !== undefined && name.startsWith(OWNED_PREFIX)) out.set(name, { type, family: undefined });
+    } else if (name !== undefined && type !== undefined && name.startsWith(OWNED_PREFIX)) {
+      const fm = /(?:^|\s)family (\S+)/.exec(m[2] ?? "");
+      out.set(name, { type, family: fm?.[1] });
+    }
+  }
+  return out;
+}
+
+/** Runs `ipset restore`; on failure reports how many lines were applied before the failing one. */
+async function ipsetRestore(netns: string | undefined, ops: readonly string[]): Promise<{ ok: true } | { ok: false; error: string; doneLines: number }> {
+  if (ops.length === 0) return { ok: true };
+  const r = await runCommand("ipset", ["restore"], { netns, stdin: `${ops.join("\n")}\n`, timeoutMs: TIMEOUT_MS });
+  if (r.code === 0) return { ok: true };
+  const m = /Error in line (\d+)/.exec(r.stderr);
+  return { ok: false, error: r.stderr.trim() || `ipset restore exited with ${r.code}`, doneLines: m !== null ? Number(m[1]) - 1 : 0 };
+}
+
+/** The inverse of swap/rename operations, in reverse order. */
+function inverseOps(ops: readonly string[]): string[] {
+  return [...ops].reverse().map((op) => {
+    const [verb, a, b] = op.split(" ");
+    return verb === "rename" ? `rename ${b} ${a}` : op;
+  });
+}
+
+async function destroyStagedSets(netns: string | undefined, warnings: string[]): Promise<void> {
+  const live = await listIpsetHeaders(netns);
+  if (typeof live === "string") {
+    warnings.push(live);
+    return;
+  }
+  for (const name of live.keys()) {
+    if (!name.startsWith(STAGE_PREFIX)) continue;
+    const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
+    if (r.code !== 0) warnings.push(`staged set ${name} not destroyed: ${r.stderr.trim()}`);
+  }
+}
+
+// ---- iptables-restore helpers ----
+
+interface RestoreSection {
+  readonly table: string;
+  readonly lines: readonly string[];
+  readonly declared: ReadonlySet<string>;
+}
+
+/** Splits a command line the way iptables-restore does (double quotes group words). */
+function tokenize(line: string): string[] {
+  const tokens: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(line); m !== null; m = re.exec(line)) tokens.push(m[1] ?? m[2] ?? "");
+  return tokens;
+}
+
+function jumpTarget(tokens: readonly string[]): string | undefined {
+  for (let i = 0; i < tokens.length - 1; i++) {
+    if (tokens[i] === "-j" || tokens[i] === "--jump" || tokens[i] === "-g" || tokens[i] === "--goto") return tokens[i + 1];
+  }
+  return undefined;
+}
+
+/** Parses and checks the renderer's restore text; returns an error sentence when it reaches beyond SY- chains. */
+export function parseIptablesRestore(text: string): RestoreSection[] | string {
+  const sections: RestoreSection[] = [];
+  let current: { table: string; lines: string[]; declared: Set<string> } | undefined;
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    const where = `iptables line ${i + 1} ("${line}")`;
+    if (line.length === 0 || line.startsWith("#")) continue;
+    if (line.startsWith("*")) {
+      if (current !== undefined) return `${where}: table section opened before COMMIT`;
+      current = { table: line.slice(1), lines: [], declared: new Set() };
+      continue;
+    }
+    if (current === undefined) return `${where}: outside a *table section`;
+    if (line === "COMMIT") {
+      sections.push(current);
+      current = undefined;
+      continue;
+    }
+    if (line.startsWith(":")) {
+      const chain = line.slice(1).split(/\s+/)[0] ?? "";
+      if (!chain.startsWith(OWNED_PREFIX)) return `${where}: declares chain ${chain}; only ${OWNED_PREFIX} chains may be declared`;
+      current.declared.add(chain);
+      current.lines.push(line);
+      continue;
+    }
+    const tokens = tokenize(line);
+    const [op, chain] = tokens;
+    if (chain === undefined) return `${where}: missing chain`;
+    const ruleOp = ["-A", "--append", "-I", "--insert", "-D", "--delete", "-R", "--replace"].includes(op ?? "");
+    const chainOp = ["-F", "--flush", "-X", "--delete-chain", "-N", "--new-chain", "-Z", "--zero"].includes(op ?? "");
+    if (!ruleOp && !chainOp) return `${where}: only rule and chain commands on ${OWNED_PREFIX} chains are allowed`;
+    if (!chain.startsWith(OWNED_PREFIX)) {
+      const isHook = BUILTIN_CHAINS.has(chain) && (op === "-A" || op === "--append" || op === "-I" || op === "--insert") && (jumpTarget(tokens)?.startsWith(OWNED_PREFIX) ?? false);
+      if (!isHook) return `${where}: touches chain ${chain}; only ${OWNED_PREFIX} chains and jumps from built-in chains into them are allowed`;
+    }
+    if (op === "-N" || op === "--new-chain") current.declared.add(chain);
+    current.lines.push(line);
+  }
+  if (current !== undefined) return `iptables text: section *${current.table} has no COMMIT`;
+  return sections;
+}
+
+/**
+ * Builds the one restore text: per table, delete the live jumps into SY- chains first (so that re-adding
+ * the same jump does not duplicate it), then the renderer's lines, then flush and delete SY- chains that
+ * exist but are no longer declared. Tables without changes are left out.
+ */
+function composeRestore(sections: readonly RestoreSection[], liveTables: ReadonlyMap<string, readonly string[]>): { text: string; removedChains: string[] } {
+  const out: string[] = [];
+  const removedChains: string[] = [];
+  for (const [table, liveLines] of liveTables) {
+    const section = sections.find((s) => s.table === table);
+    const hooks: string[] = [];
+    const stale: string[] = [];
+    for (const line of liveLines) {
+      const tokens = tokenize(line);
+      const [op, chain] = tokens;
+      if (chain === undefined) continue;
+      if (op === "-A" && BUILTIN_CHAINS.has(chain) && (jumpTarget(tokens)?.startsWith(OWNED_PREFIX) ?? false)) hooks.push(`-D ${line.slice(3)}`);
+      if (op === "-N" && chain.startsWith(OWNED_PREFIX) && !(section?.declared.has(chain) ?? false)) stale.push(chain);
+    }
+    if (section === undefined && hooks.length === 0 && stale.length === 0) continue;
+    out.push(`*${table}`, ...hooks, ...(section?.lines ?? []), ...stale.map((c) => `-F ${c}`), ...stale.map((c) => `-X ${c}`), "COMMIT");
+    removedChains.push(...stale.map((c) => `${table}/${c}`));
+  }
+  for (const section of sections) {
+    if (!liveTables.has(section.table)) out.push(`*${section.table}`, ...section.lines, "COMMIT");
+  }
+  return { text: out.length > 0 ? `${out.join("\n")}\n` : "", removedChains };
+}
+
+function describeFailure(tool: string, r: ExecResult): string {
+  return `${tool} failed (exit ${r.code}${r.timedOut ? ", timed out" : ""}): ${r.stderr.trim()}`;
+}

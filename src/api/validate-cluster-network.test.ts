@@ -1,0 +1,63 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { validateClusterNetwork, validateClusterNetworkUpdate, parseClusterNetwork } from "./validate-cluster-network";
+import { base, allocated, FORBIDDEN_UPDATES, INVALID } from "../../test/fixtures/cluster-networks";
+
+const SAMPLES = join(import.meta.dirname, "..", "..", "samples");
+
+describe("validateClusterNetwork: invalid objects", () => {
+  it("has at least 40 invalid cases", () => expect(INVALID.length).toBeGreaterThanOrEqual(40));
+  it.each(INVALID)("%s", (_name, obj, path, fragment) => {
+    const diags = validateClusterNetwork(obj);
+    const hit = diags.find((d) => d.path === path);
+    expect(hit, `expected an error at ${path}, got ${JSON.stringify(diags)}`).toBeDefined();
+    expect(hit!.message).toContain(fragment);
+  });
+});
+
+describe("validateClusterNetworkUpdate: forbidden updates", () => {
+  it.each(FORBIDDEN_UPDATES)("%s", (_name, old, next, path, fragment) => {
+    const diags = validateClusterNetworkUpdate(old, next);
+    const hit = diags.find((d) => d.path === path);
+    expect(hit, `expected an error at ${path}, got ${JSON.stringify(diags)}`).toBeDefined();
+    expect(hit!.message).toContain(fragment);
+  });
+
+  it("allows a mode change (it starts a migration)", () => {
+    expect(validateClusterNetworkUpdate(allocated(), base({ mode: "host-gw" }))).toEqual([]);
+  });
+  it("allows appending a pool once blocks are allocated", () => {
+    expect(validateClusterNetworkUpdate(allocated(), base({ podCIDRs: ["10.244.0.0/16", "10.245.0.0/16"] }))).toEqual([]);
+  });
+  it("allows changing pools before any block is allocated", () => {
+    expect(validateClusterNetworkUpdate(base(), base({ podCIDRs: ["10.96.0.0/12"], blockSize: 26 }))).toEqual([]);
+  });
+  it("allows rolling back to the source mode during a migration", () => {
+    const old = { ...base({ mode: "bgp", bgp: {} }), status: { migration: { phase: "Canary", from: "vxlan", to: "bgp" } } };
+    expect(validateClusterNetworkUpdate(old, base({ mode: "vxlan" }))).toEqual([]);
+  });
+});
+
+describe("validateClusterNetwork: valid objects", () => {
+  const files = readdirSync(SAMPLES).filter((f) => f.endsWith(".yaml"));
+  it("ships one sample per mode at least", () => {
+    const modes = new Set(files.map((f) => (parse(readFileSync(join(SAMPLES, f), "utf8")) as { spec: { mode: string } }).spec.mode));
+    expect([...modes].sort()).toEqual(["bgp", "host-gw", "ipip", "vxlan"]);
+  });
+  it.each(files)("accepts samples/%s", (f) => {
+    expect(validateClusterNetwork(parse(readFileSync(join(SAMPLES, f), "utf8")))).toEqual([]);
+  });
+  it("reports every error at once, not just the first", () => {
+    const diags = validateClusterNetwork(base({ podCIDRs: ["10.244.1.0/16"], blockSize: 99, mode: "x", mtu: 3 }));
+    expect(diags.map((d) => d.path).sort()).toEqual(["spec.blockSize", "spec.mode", "spec.mtu", "spec.podCIDRs[0]"]);
+  });
+  it("applies defaults a user expects", () => {
+    const r = parseClusterNetwork({ apiVersion: "switchyard.dev/v1alpha1", kind: "ClusterNetwork", metadata: { name: "d" }, spec: { podCIDRs: ["10.244.0.0/16"] } });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value.spec).toMatchObject({ blockSize: 26, mode: "vxlan", mtu: 0, natOutgoing: true, crossSubnet: false, policy: { backend: "nftables" } });
+    expect(r.value.spec.migration).toEqual({ canary: { nodes: 1 }, batchSize: "25%", healthGate: { successfulRounds: 3, probeInterval: "2s", timeout: "60s" }, autoRollback: true });
+  });
+});

@@ -1,0 +1,42 @@
+// Entry point of the `switchyard` command. Subcommands live in their own files; this only parses flags,
+// maps errors to exit codes and never prints a stack trace for bad input.
+import { Command, CommanderError } from "commander";
+import { join } from "node:path";
+import { runDemo } from "./demo";
+import { runValidate } from "./validate";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command()
+    .name("switchyard")
+    .description("Switchyard: a Kubernetes pod network with NetworkPolicy on nftables/iptables and safe live mode migration.")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+
+  program
+    .command("validate")
+    .description("validate ClusterNetwork YAML as the admission webhook would; one line per error: <path>: <message>")
+    .requiredOption("-f, --file <file>", "YAML file with one or more documents")
+    .option("--old <file>", "the current object(s), to check the update rules (immutable fields, migrations)")
+    .action((opts: { file: string; old?: string }) => {
+      code = runValidate(opts, { out: (l) => console.log(l), err: (l) => console.error(l) });
+    });
+
+  program
+    .command("demo")
+    .description("the lab demo on the embedded default (the README's main job)")
+    .action(async () => {
+      code = await runDemo({ root: ROOT });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    console.error(`error: ${(e as Error).message}`);
+    return 1;
+  }
+  return code;
+}
