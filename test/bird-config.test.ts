@@ -15,7 +15,7 @@ const birdPath = ["/usr/sbin/bird", "/sbin/bird"].find((p) => spawnSync(p, ["--v
 
 const nodes: RoutingNode[] = [1, 2, 3].map((i) => ({
   name: `n${i}`,
-  labels: i === 1 ? { rr: "true", rack: "a" } : { rack: "a" },
+  labels: (i === 1 ? { rr: "true", rack: "a" } : { rack: "a" }) as Record<string, string>,
   ip: `192.168.10.1${i}`,
   underlayCIDR: "192.168.10.0/24",
   block: `10.244.${i}.0/24`,
