@@ -14,4 +14,8 @@ step "pepr build";           bash hack/pepr-build.sh
 if [ "$(id -u)" -ne 0 ]; then
   echo "note: not root; the kernel tests need root to create network namespaces and will say so" >&2
 fi
+# The upstream Kubernetes NetworkPolicy e2e scenarios as data (a copy of shared/conformance, see its FORMAT.md).
+CORPUS="${SWITCHYARD_CORPUS:-test/fixtures/conformance/netpol-upstream.yaml}"
+step "NetworkPolicy conformance, nftables backend"; node bin/switchyard.mjs conformance "$CORPUS" --backend nftables
+step "NetworkPolicy conformance, iptables backend"; node bin/switchyard.mjs conformance "$CORPUS" --backend iptables
 step "tests (vitest)";       npx --no-install vitest run

@@ -1,6 +1,7 @@
 // Why: the iptables backend exists for nodes where the nftables backend is not wanted. Its text comes from
-// the renderer as {ipset, iptables}: sets in `ipset save` form (create + add lines, the desired state) and
-// an `iptables-restore` file that owns only `SY-` chains plus jumps from built-in chains into them.
+// the renderer (render/iptables.ts) as {ipset, iptables, ipsetCleanup?, forwardJump?}: an `ipset restore`
+// script, an `iptables-restore` file that owns only `SY-` chains, the stale sets to destroy afterwards,
+// and the one rule that jumps from FORWARD into SY-FORWARD.
 //
 // Backend: the nf_tables flavour (`iptables-nft-restore`), called by its explicit name rather than through
 // Debian's `iptables` alternative. It is Debian's default (kernel-lab.md §8.17), so the node's admin and
@@ -9,14 +10,16 @@
 // §6), which the renderer avoids with a conntrack fast path and ipset lookups instead of per-peer rules.
 // `backend: "legacy"` is available for hosts that already run legacy iptables (never mix both on a node).
 //
-// Order and atomicity: each tool is atomic on its own (one iptables-restore = one transaction; every
-// set is swapped as a whole), and the two are stitched together so that a failure leaves what was in force:
-//   1. stage every desired set under a temporary name (SY-stage-<hash>) and fill it; nothing live changes;
-//   2. swap each staged set with its live set (same name, same type) or rename it into place if new;
-//   3. one `iptables-restore --noflush`: delete our old jumps, redeclare (= flush) and refill our chains,
-//      re-add the jumps, flush+delete SY- chains no longer wanted;
-//   4. if 3 fails, swap the sets back (swap is its own inverse) and drop the new ones: old state restored;
-//   5. on success, destroy the staged sets (now holding the old contents) and sets no longer wanted.
+// Order and atomicity: each tool is atomic on its own (one iptables-restore = one transaction; every set
+// is swapped as a whole), and the two are stitched together so that a failure leaves what was in force.
+// `ipset restore` itself is not transactional (it stops at the first bad line with the earlier lines
+// applied), so the ipset script is not run as is: it is evaluated into the desired final sets, and then
+//   1. every desired set is staged under a temporary name (SY-stage-<hash>) and filled; nothing live changes;
+//   2. each staged set is swapped with its live set (same name, same type) or renamed into place if new;
+//   3. one `iptables-restore --noflush`: delete our old jumps from built-in chains, redeclare (= flush)
+//      and refill our chains, insert the jump again, flush+delete SY- chains no longer wanted;
+//   4. if 3 fails, the sets are swapped back (swap is its own inverse) and new ones dropped: old state;
+//   5. on success, the staged sets (now holding the old contents) and sets no longer wanted are destroyed.
 // Sets are never destroyed while a rule references them (the kernel refuses: "in use by a kernel
 // component"), which is why stale sets go only after the chains that used them are replaced, and why a
 // set keeps its name across contents (swap) and changes type only under a new name.
@@ -26,10 +29,19 @@ import { shortHash } from "../model/names";
 export type IptablesBackend = "nft" | "legacy";
 
 export interface IptablesRuleset {
-  /** `ipset save`-style desired state: `create SY-x TYPE [options]` and `add SY-x ELEMENT` lines (`flush SY-x`, `-exist` tolerated). */
+  /**
+   * `ipset restore` script describing the wanted sets: create/add/del/flush/swap/rename/destroy on our sets
+   * (`-exist` allowed), e.g. the renderer's temp-set-and-swap idiom or plain `create` + `add` lines. It is
+   * evaluated, not run: its end state is what gets applied, atomically per set. Sets it does not leave
+   * in place are stale and destroyed after the chains no longer use them.
+   */
   readonly ipset: string;
   /** `iptables-restore` text: `*table`, `:SY-x - [0:0]`, rules on SY- chains, jumps from built-in chains to SY- chains, `COMMIT`. */
   readonly iptables: string;
+  /** Optional `destroy <set>` lines for stale sets (already implied: every of our sets not wanted is destroyed). */
+  readonly ipsetCleanup?: string;
+  /** Optional: the jump into our chains as iptables arguments after `-I`, e.g. ["FORWARD", "-j", "SY-FORWARD"]; kept exactly once, first. */
+  readonly forwardJump?: readonly string[];
 }
 
 export interface IptablesOptions {
@@ -41,9 +53,12 @@ export type IptablesApplyResult =
   | { readonly ok: true; readonly ms: number; readonly removedChains: readonly string[]; readonly removedSets: readonly string[]; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly ms: number; readonly stage: "validate" | "ipset" | "iptables"; readonly error: string; readonly warnings: readonly string[] };
 
-/** Every chain and set Switchyard owns starts with this. */
-export const OWNED_PREFIX = "SY-";
+/** Every chain Switchyard owns starts with this. */
+export const OWNED_CHAIN_PREFIX = "SY-";
+/** Sets Switchyard owns start with "sy-" or "SY-" (the renderer uses lower case). */
+const OWNED_SET = /^sy-/i;
 const STAGE_PREFIX = "SY-stage-";
+const STAGE_SET = /^sy-stage-/i;
 const IPSET_NAME_MAX = 31;
 const BUILTIN_CHAINS = new Set(["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]);
 const TIMEOUT_MS = 30_000;
@@ -76,14 +91,21 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
   const warnings: string[] = [];
   const fail = (stage: "validate" | "ipset" | "iptables", error: string): IptablesApplyResult => ({ ok: false, ms: Date.now() - started, stage, error, warnings });
 
-  const desiredSets = parseIpsetState(ruleset.ipset);
-  if (typeof desiredSets === "string") return fail("validate", desiredSets);
+  const script = evaluateIpsetScript(ruleset.ipset);
+  if (typeof script === "string") return fail("validate", script);
   const sections = parseIptablesRestore(ruleset.iptables);
   if (typeof sections === "string") return fail("validate", sections);
+  const cleanup = parseIpsetCleanup(ruleset.ipsetCleanup ?? "");
+  if (typeof cleanup === "string") return fail("validate", cleanup);
+  const jump = ruleset.forwardJump === undefined ? undefined : checkForwardJump(ruleset.forwardJump);
+  if (typeof jump === "string") return fail("validate", jump);
 
   const live = await listIpsetHeaders(netns);
   if (typeof live === "string") return fail("ipset", live);
+  const desiredSets = await resolveDesiredSets(netns, script, live);
+  if (typeof desiredSets === "string") return fail("validate", desiredSets);
   for (const set of desiredSets) {
+    if (cleanup.includes(set.name)) return fail("validate", `set ${set.name} is both wanted and in ipsetCleanup`);
     const current = live.get(set.name);
     if (current !== undefined && (current.type !== set.type || current.family !== set.family)) {
       return fail("validate", `set ${set.name} exists as ${current.type} (family ${current.family ?? "-"}) but is wanted as ${set.type} (family ${set.family ?? "-"}); a set changes type only under a new name`);
@@ -91,10 +113,10 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
   }
 
   // 1. Stage (also clears staged sets left behind by a crash).
-  const leftovers = [...live.keys()].filter((n) => n.startsWith(STAGE_PREFIX));
+  const leftovers = [...live.keys()].filter((n) => STAGE_SET.test(n));
   const stageScript = [
     ...leftovers.map((n) => `destroy ${n}`),
-    ...desiredSets.flatMap((s) => [`create ${stageName(s.name)} ${s.type}${s.options.length > 0 ? ` ${s.options}` : ""}`, ...s.elements.map((e) => `add ${stageName(s.name)} ${e}`)]),
+    ...desiredSets.flatMap((s) => [`create ${stageName(s.name)} ${s.type}${s.options.length > 0 ? ` ${s.options}` : ""}`, ...s.elements.map((e) => `add ${stageName(s.name)} ${e} -exist`)]),
   ];
   const staged = await ipsetRestore(netns, stageScript);
   if (!staged.ok) {
@@ -123,7 +145,7 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
     }
     liveTables.set(table, r.stdout.split("\n"));
   }
-  const composed = composeRestore(sections, liveTables);
+  const composed = composeRestore(sections, liveTables, jump);
   const applied = await runCommand(restore, ["-w", "5", "--noflush"], { netns, stdin: composed.text, timeoutMs: TIMEOUT_MS });
   if (applied.code !== 0) {
     // 4. Roll the sets back: swap is its own inverse; new sets are unreferenced and go.
@@ -138,7 +160,7 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
   const wanted = new Set(desiredSets.map((s) => s.name));
   const removedSets: string[] = [];
   for (const name of live.keys()) {
-    if (name.startsWith(STAGE_PREFIX) || wanted.has(name)) continue;
+    if (STAGE_SET.test(name) || wanted.has(name)) continue;
     const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
     if (r.code === 0) removedSets.push(name);
     else warnings.push(`stale set ${name} not destroyed: ${r.stderr.trim()}`);
@@ -147,7 +169,7 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
 }
 
 /**
- * Applies incremental set changes (`add SY-x ELEM`, `del SY-x ELEM`) in one `ipset restore`. ipset has no
+ * Applies incremental set changes (`add SET ELEM`, `del SET ELEM`) in one `ipset restore`. ipset has no
  * transactions: lines before a failing one stay applied; the error names the line. `-exist` is added so
  * that adding a present element or deleting an absent one is not an error.
  */
@@ -159,7 +181,7 @@ export async function applyIpsetUpdate(netns: string | undefined, script: string
     const words = line.split(/\s+/).filter((w) => w !== "-exist" && w !== "-!");
     const [verb, name] = words;
     if ((verb !== "add" && verb !== "del") || name === undefined || !isOwnedSetName(name)) {
-      return { ok: false, error: `refused: "${line}" is not an add/del on an ${OWNED_PREFIX} set` };
+      return { ok: false, error: `refused: "${line}" is not an add/del on one of our (sy-) sets` };
     }
     ops.push(`${words.join(" ")} -exist`);
   }
@@ -167,7 +189,7 @@ export async function applyIpsetUpdate(netns: string | undefined, script: string
   return r.ok ? { ok: true } : { ok: false, error: r.error };
 }
 
-/** Removes every SY- chain (and the jumps into them) in `tables`, then every SY- set. Touches nothing else. */
+/** Removes every SY- chain (and the jumps into them) in `tables`, then every sy-/SY- set. Touches nothing else. */
 export function removeIptables(netns: string | undefined, options: IptablesOptions & { readonly tables?: readonly string[] } = {}): Promise<IptablesApplyResult> {
   return withNetnsLock(netns, async () => {
     const started = Date.now();
@@ -179,7 +201,7 @@ export function removeIptables(netns: string | undefined, options: IptablesOptio
       if (r.code !== 0) return { ok: false, ms: Date.now() - started, stage: "iptables", error: `${iptables} -t ${table} -S failed: ${r.stderr.trim()}`, warnings };
       liveTables.set(table, r.stdout.split("\n"));
     }
-    const composed = composeRestore([], liveTables);
+    const composed = composeRestore([], liveTables, undefined);
     if (composed.text.length > 0) {
       const applied = await runCommand(restore, ["-w", "5", "--noflush"], { netns, stdin: composed.text, timeoutMs: TIMEOUT_MS });
       if (applied.code !== 0) return { ok: false, ms: Date.now() - started, stage: "iptables", error: describeFailure(restore, applied), warnings };
@@ -207,22 +229,27 @@ export async function listIptablesRules(netns: string | undefined, table = "filt
 export interface IpsetListing {
   readonly name: string;
   readonly type: string;
-  /** The options of the `create` line as `ipset save` prints them. */
+  /** The options of the `create` line as `ipset save` prints them, without the random `initval` seed. */
   readonly options: string;
   /** Elements, sorted. */
   readonly members: readonly string[];
 }
 
-/** The SY- sets in `netns` with their members, from `ipset save`. */
+/** Our (sy-/SY-) sets in `netns` with their members, from `ipset save`. */
 export async function listSwitchyardIpsets(netns: string | undefined): Promise<IpsetListing[]> {
   const r = await runCommand("ipset", ["save"], { netns, timeoutMs: TIMEOUT_MS });
   if (r.code !== 0) throw new Error(`ipset save failed: ${r.stderr.trim()}`);
+  return parseIpsetSave(r.stdout);
+}
+
+function parseIpsetSave(text: string): IpsetListing[] {
   const sets = new Map<string, { name: string; type: string; options: string; members: string[] }>();
-  for (const line of r.stdout.split("\n")) {
+  for (const line of text.split("\n")) {
     const words = line.trim().split(/\s+/);
     const [verb, name, arg] = words;
-    if (name === undefined || !name.startsWith(OWNED_PREFIX) || arg === undefined) continue;
-    if (verb === "create") sets.set(name, { name, type: arg, options: words.slice(3).join(" "), members: [] });
+    if (name === undefined || !OWNED_SET.test(name) || arg === undefined) continue;
+    // `initval` is the hash seed the kernel draws for every new set (so for every swap): not state of ours.
+    if (verb === "create") sets.set(name, { name, type: arg, options: words.slice(3).join(" ").replace(/\s*\binitval \S+/, ""), members: [] });
     else if (verb === "add") sets.get(name)?.members.push(words.slice(2).join(" "));
   }
   return [...sets.values()].map((s) => ({ ...s, members: [...s.members].sort() })).sort((a, b) => a.name.localeCompare(b.name));
@@ -230,53 +257,134 @@ export async function listSwitchyardIpsets(netns: string | undefined): Promise<I
 
 // ---- ipset helpers ----
 
-interface DesiredSet {
-  readonly name: string;
-  readonly type: string;
-  readonly family: string | undefined;
-  readonly options: string;
-  readonly elements: string[];
-}
-
 function isOwnedSetName(name: string): boolean {
-  return name.startsWith(OWNED_PREFIX) && !name.startsWith(STAGE_PREFIX) && name.length <= IPSET_NAME_MAX;
+  return OWNED_SET.test(name) && !STAGE_SET.test(name) && name.length <= IPSET_NAME_MAX;
 }
 
 function stageName(name: string): string {
   return `${STAGE_PREFIX}${shortHash(name)}`;
 }
 
-/** Parses the desired set state; returns an error sentence for anything else. */
-export function parseIpsetState(text: string): DesiredSet[] | string {
-  const sets = new Map<string, DesiredSet>();
+/** One set as the script leaves it: its own create line (if any), the live set whose contents it starts from, and the changes. */
+interface ScriptSet {
+  readonly type: string | undefined;
+  readonly options: string;
+  /** The live set whose members this one starts with (`create -exist` of an existing set, or a set the script never created); undefined = empty. */
+  readonly base: string | undefined;
+  readonly adds: string[];
+  readonly dels: string[];
+}
+
+/** The end state of an ipset script, by set name. */
+export type IpsetScriptState = ReadonlyMap<string, ScriptSet>;
+
+/**
+ * Evaluates an `ipset restore` script on our sets into its end state, without running it. Knows create
+ * (with `-exist`), add, del, flush, swap, rename, destroy. Returns an error sentence for anything else,
+ * or for sets that are not ours.
+ */
+export function evaluateIpsetScript(text: string): IpsetScriptState | string {
+  const sets = new Map<string, ScriptSet>();
+  const known = (name: string): ScriptSet => sets.get(name) ?? { type: undefined, options: "", base: name, adds: [], dels: [] };
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line.length === 0 || line.startsWith("#")) continue;
+    const exist = /(^|\s)(-exist|-!)(\s|$)/.test(line);
     const words = line.split(/\s+/).filter((w) => w !== "-exist" && w !== "-!");
-    const [verb, name] = words;
+    const [verb, name, arg] = words;
     const where = `ipset line ${i + 1} ("${line}")`;
     if (name === undefined) return `${where}: missing set name`;
-    if (!isOwnedSetName(name)) return `${where}: set names must start with ${OWNED_PREFIX} (not ${STAGE_PREFIX}) and have at most ${IPSET_NAME_MAX} characters`;
-    if (verb === "create") {
-      const type = words[2];
-      if (type === undefined) return `${where}: missing set type`;
-      if (sets.has(name)) return `${where}: set created twice`;
-      const options = words.slice(3);
-      const fi = options.indexOf("family");
-      const family = fi >= 0 ? options[fi + 1] : type.startsWith("hash:") && !type.includes("mac") ? "inet" : undefined;
-      sets.set(name, { name, type, family, options: options.join(" "), elements: [] });
-    } else if (verb === "add" || verb === "flush") {
-      const set = sets.get(name);
-      if (set === undefined) return `${where}: set is not created in this text`;
-      if (verb === "flush") set.elements.length = 0;
-      else if (words.length < 3) return `${where}: missing element`;
-      else set.elements.push(words.slice(2).join(" "));
-    } else {
-      return `${where}: only create/add/flush lines describe the desired state`;
+    if (!isOwnedSetName(name)) return `${where}: set names must start with sy- or SY- (not SY-stage-) and have at most ${IPSET_NAME_MAX} characters`;
+    switch (verb) {
+      case "create": {
+        if (arg === undefined) return `${where}: missing set type`;
+        const prior = sets.get(name);
+        if (prior !== undefined) {
+          if (!exist || (prior.type !== undefined && prior.type !== arg)) return `${where}: set already exists in this script`;
+          break;
+        }
+        // `create -exist` keeps an existing set's members; a plain create states the set from scratch.
+        sets.set(name, { type: arg, options: words.slice(3).join(" "), base: exist ? name : undefined, adds: [], dels: [] });
+        break;
+      }
+      case "add":
+      case "del": {
+        if (arg === undefined) return `${where}: missing element`;
+        const s = known(name);
+        const element = words.slice(2).join(" ");
+        const adds = s.adds.filter((e) => e !== element);
+        const dels = s.dels.filter((e) => e !== element);
+        sets.set(name, verb === "add" ? { ...s, adds: [...adds, element], dels } : { ...s, adds, dels: [...dels, element] });
+        break;
+      }
+      case "flush":
+        sets.set(name, { ...known(name), base: undefined, adds: [], dels: [] });
+        break;
+      case "swap":
+      case "rename": {
+        if (arg === undefined || !isOwnedSetName(arg)) return `${where}: the second set must be one of ours`;
+        const a = known(name);
+        const b = sets.get(arg) ?? (verb === "swap" ? known(arg) : undefined);
+        if (verb === "rename" && sets.has(arg)) return `${where}: rename onto an existing set`;
+        sets.set(arg, a);
+        if (verb === "swap" && b !== undefined) sets.set(name, b);
+        else sets.delete(name);
+        break;
+      }
+      case "destroy":
+        sets.delete(name);
+        break;
+      default:
+        return `${where}: unsupported ipset command ${verb ?? ""}`;
     }
   }
-  return [...sets.values()];
+  return sets;
+}
+
+interface DesiredSet {
+  readonly name: string;
+  readonly type: string;
+  readonly family: string | undefined;
+  readonly options: string;
+  readonly elements: readonly string[];
+}
+
+/** Turns the script's end state into full set definitions, reading live members only where a set starts from a live one. */
+async function resolveDesiredSets(netns: string | undefined, script: IpsetScriptState, live: ReadonlyMap<string, SetHeader>): Promise<DesiredSet[] | string> {
+  const needsLive = [...script.values()].some((s) => s.base !== undefined && live.has(s.base));
+  let saved: IpsetListing[] = [];
+  if (needsLive) {
+    const r = await runCommand("ipset", ["save"], { netns, timeoutMs: TIMEOUT_MS });
+    if (r.code !== 0) return `ipset save failed: ${r.stderr.trim()}`;
+    saved = parseIpsetSave(r.stdout);
+  }
+  const out: DesiredSet[] = [];
+  for (const [name, s] of [...script].sort(([a], [b]) => a.localeCompare(b))) {
+    const baseLive = s.base !== undefined ? saved.find((x) => x.name === s.base) : undefined;
+    const type = s.type ?? baseLive?.type;
+    if (type === undefined) return `set ${name}: the script uses it without creating it, and it does not exist`;
+    const options = s.type !== undefined ? s.options : (baseLive?.options ?? "");
+    const words = options.split(/\s+/);
+    const fi = words.indexOf("family");
+    const family = fi >= 0 ? words[fi + 1] : type.startsWith("hash:") && !type.includes("mac") ? "inet" : undefined;
+    const dels = new Set(s.dels);
+    const elements = [...new Set([...(baseLive?.members ?? []), ...s.adds])].filter((e) => !dels.has(e));
+    out.push({ name, type, family, options, elements });
+  }
+  return out;
+}
+
+function parseIpsetCleanup(text: string): string[] | string {
+  const names: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line.length === 0 || line.startsWith("#")) continue;
+    const [verb, name, extra] = line.split(/\s+/);
+    if (verb !== "destroy" || name === undefined || extra !== undefined || !isOwnedSetName(name)) return `ipsetCleanup line "${line}": only "destroy <one of our sets>" is allowed`;
+    names.push(name);
+  }
+  return names;
 }
 
 interface SetHeader {
@@ -284,7 +392,7 @@ interface SetHeader {
   readonly family: string | undefined;
 }
 
-/** SY- sets (including staged ones) with type and family, from `ipset list -t`; an error string on failure. */
+/** Our sets (including staged ones) with type and family, from `ipset list -t`; an error string on failure. */
 async function listIpsetHeaders(netns: string | undefined): Promise<Map<string, SetHeader> | string> {
   const r = await runCommand("ipset", ["list", "-t"], { netns, timeoutMs: TIMEOUT_MS });
   if (r.code !== 0) return `ipset list -t failed: ${r.stderr.trim()}`;
@@ -299,8 +407,8 @@ async function listIpsetHeaders(netns: string | undefined): Promise<Map<string, 
       type = undefined;
     } else if (m[1] === "Type") {
       type = m[2];
-      if (name !== undefined && type !== undefined && name.startsWith(OWNED_PREFIX)) out.set(name, { type, family: undefined });
-    } else if (name !== undefined && type !== undefined && name.startsWith(OWNED_PREFIX)) {
+      if (name !== undefined && type !== undefined && OWNED_SET.test(name)) out.set(name, { type, family: undefined });
+    } else if (name !== undefined && type !== undefined && OWNED_SET.test(name)) {
       const fm = /(?:^|\s)family (\S+)/.exec(m[2] ?? "");
       out.set(name, { type, family: fm?.[1] });
     }
@@ -332,7 +440,7 @@ async function destroyStagedSets(netns: string | undefined, warnings: string[]):
     return;
   }
   for (const name of live.keys()) {
-    if (!name.startsWith(STAGE_PREFIX)) continue;
+    if (!STAGE_SET.test(name)) continue;
     const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
     if (r.code !== 0) warnings.push(`staged set ${name} not destroyed: ${r.stderr.trim()}`);
   }
@@ -343,7 +451,10 @@ async function destroyStagedSets(netns: string | undefined, warnings: string[]):
 interface RestoreSection {
   readonly table: string;
   readonly lines: readonly string[];
+  /** Chains the text declares (`:X` or `-N X`) and does not delete again. */
   readonly declared: ReadonlySet<string>;
+  /** Chains the text deletes itself (`-X X`). */
+  readonly deleted: ReadonlySet<string>;
 }
 
 /** Splits a command line the way iptables-restore does (double quotes group words). */
@@ -354,6 +465,10 @@ function tokenize(line: string): string[] {
   return tokens;
 }
 
+function quoteArg(arg: string): string {
+  return /^[A-Za-z0-9_.,:/=+@%-]+$/.test(arg) ? arg : `"${arg.replace(/["\\]/g, "\\$&")}"`;
+}
+
 function jumpTarget(tokens: readonly string[]): string | undefined {
   for (let i = 0; i < tokens.length - 1; i++) {
     if (tokens[i] === "-j" || tokens[i] === "--jump" || tokens[i] === "-g" || tokens[i] === "--goto") return tokens[i + 1];
@@ -361,10 +476,18 @@ function jumpTarget(tokens: readonly string[]): string | undefined {
   return undefined;
 }
 
+function checkForwardJump(args: readonly string[]): string[] | string {
+  const [chain] = args;
+  if (chain === undefined || !BUILTIN_CHAINS.has(chain) || !(jumpTarget(args)?.startsWith(OWNED_CHAIN_PREFIX) ?? false)) {
+    return `forwardJump ${JSON.stringify(args)} must be a rule in a built-in chain that jumps to an ${OWNED_CHAIN_PREFIX} chain`;
+  }
+  return [...args];
+}
+
 /** Parses and checks the renderer's restore text; returns an error sentence when it reaches beyond SY- chains. */
 export function parseIptablesRestore(text: string): RestoreSection[] | string {
   const sections: RestoreSection[] = [];
-  let current: { table: string; lines: string[]; declared: Set<string> } | undefined;
+  let current: { table: string; lines: string[]; declared: Set<string>; deleted: Set<string> } | undefined;
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
@@ -372,18 +495,19 @@ export function parseIptablesRestore(text: string): RestoreSection[] | string {
     if (line.length === 0 || line.startsWith("#")) continue;
     if (line.startsWith("*")) {
       if (current !== undefined) return `${where}: table section opened before COMMIT`;
-      current = { table: line.slice(1), lines: [], declared: new Set() };
+      current = { table: line.slice(1), lines: [], declared: new Set(), deleted: new Set() };
       continue;
     }
     if (current === undefined) return `${where}: outside a *table section`;
     if (line === "COMMIT") {
+      for (const c of current.deleted) current.declared.delete(c);
       sections.push(current);
       current = undefined;
       continue;
     }
     if (line.startsWith(":")) {
       const chain = line.slice(1).split(/\s+/)[0] ?? "";
-      if (!chain.startsWith(OWNED_PREFIX)) return `${where}: declares chain ${chain}; only ${OWNED_PREFIX} chains may be declared`;
+      if (!chain.startsWith(OWNED_CHAIN_PREFIX)) return `${where}: declares chain ${chain}; only ${OWNED_CHAIN_PREFIX} chains may be declared`;
       current.declared.add(chain);
       current.lines.push(line);
       continue;
@@ -393,12 +517,13 @@ export function parseIptablesRestore(text: string): RestoreSection[] | string {
     if (chain === undefined) return `${where}: missing chain`;
     const ruleOp = ["-A", "--append", "-I", "--insert", "-D", "--delete", "-R", "--replace"].includes(op ?? "");
     const chainOp = ["-F", "--flush", "-X", "--delete-chain", "-N", "--new-chain", "-Z", "--zero"].includes(op ?? "");
-    if (!ruleOp && !chainOp) return `${where}: only rule and chain commands on ${OWNED_PREFIX} chains are allowed`;
-    if (!chain.startsWith(OWNED_PREFIX)) {
-      const isHook = BUILTIN_CHAINS.has(chain) && (op === "-A" || op === "--append" || op === "-I" || op === "--insert") && (jumpTarget(tokens)?.startsWith(OWNED_PREFIX) ?? false);
-      if (!isHook) return `${where}: touches chain ${chain}; only ${OWNED_PREFIX} chains and jumps from built-in chains into them are allowed`;
+    if (!ruleOp && !chainOp) return `${where}: only rule and chain commands on ${OWNED_CHAIN_PREFIX} chains are allowed`;
+    if (!chain.startsWith(OWNED_CHAIN_PREFIX)) {
+      const isHook = BUILTIN_CHAINS.has(chain) && (op === "-A" || op === "--append" || op === "-I" || op === "--insert") && (jumpTarget(tokens)?.startsWith(OWNED_CHAIN_PREFIX) ?? false);
+      if (!isHook) return `${where}: touches chain ${chain}; only ${OWNED_CHAIN_PREFIX} chains and jumps from built-in chains into them are allowed`;
     }
     if (op === "-N" || op === "--new-chain") current.declared.add(chain);
+    if (op === "-X" || op === "--delete-chain") current.deleted.add(chain);
     current.lines.push(line);
   }
   if (current !== undefined) return `iptables text: section *${current.table} has no COMMIT`;
@@ -407,29 +532,32 @@ export function parseIptablesRestore(text: string): RestoreSection[] | string {
 
 /**
  * Builds the one restore text: per table, delete the live jumps into SY- chains first (so that re-adding
- * the same jump does not duplicate it), then the renderer's lines, then flush and delete SY- chains that
- * exist but are no longer declared. Tables without changes are left out.
+ * the same jump does not duplicate it), then the renderer's lines, then the jump from `forwardJump`
+ * (filter table), then flush and delete SY- chains that exist but are neither declared nor deleted by
+ * the text. Tables without changes are left out.
  */
-function composeRestore(sections: readonly RestoreSection[], liveTables: ReadonlyMap<string, readonly string[]>): { text: string; removedChains: string[] } {
+function composeRestore(sections: readonly RestoreSection[], liveTables: ReadonlyMap<string, readonly string[]>, jump: readonly string[] | undefined): { text: string; removedChains: string[] } {
   const out: string[] = [];
   const removedChains: string[] = [];
-  for (const [table, liveLines] of liveTables) {
+  const tables = new Set([...liveTables.keys(), ...sections.map((s) => s.table)]);
+  for (const table of tables) {
     const section = sections.find((s) => s.table === table);
     const hooks: string[] = [];
     const stale: string[] = [];
-    for (const line of liveLines) {
+    for (const line of liveTables.get(table) ?? []) {
       const tokens = tokenize(line);
       const [op, chain] = tokens;
       if (chain === undefined) continue;
-      if (op === "-A" && BUILTIN_CHAINS.has(chain) && (jumpTarget(tokens)?.startsWith(OWNED_PREFIX) ?? false)) hooks.push(`-D ${line.slice(3)}`);
-      if (op === "-N" && chain.startsWith(OWNED_PREFIX) && !(section?.declared.has(chain) ?? false)) stale.push(chain);
+      if (op === "-A" && BUILTIN_CHAINS.has(chain) && (jumpTarget(tokens)?.startsWith(OWNED_CHAIN_PREFIX) ?? false)) hooks.push(`-D ${line.slice(3)}`);
+      if (op === "-N" && chain.startsWith(OWNED_CHAIN_PREFIX)) {
+        if (section?.deleted.has(chain) ?? false) removedChains.push(`${table}/${chain}`);
+        else if (!(section?.declared.has(chain) ?? false)) stale.push(chain);
+      }
     }
-    if (section === undefined && hooks.length === 0 && stale.length === 0) continue;
-    out.push(`*${table}`, ...hooks, ...(section?.lines ?? []), ...stale.map((c) => `-F ${c}`), ...stale.map((c) => `-X ${c}`), "COMMIT");
+    const jumpLines = table === "filter" && jump !== undefined ? [`-I ${jump.map(quoteArg).join(" ")}`] : [];
+    if (section === undefined && hooks.length === 0 && stale.length === 0 && jumpLines.length === 0) continue;
+    out.push(`*${table}`, ...hooks, ...(section?.lines ?? []), ...jumpLines, ...stale.map((c) => `-F ${c}`), ...stale.map((c) => `-X ${c}`), "COMMIT");
     removedChains.push(...stale.map((c) => `${table}/${c}`));
-  }
-  for (const section of sections) {
-    if (!liveTables.has(section.table)) out.push(`*${section.table}`, ...section.lines, "COMMIT");
   }
   return { text: out.length > 0 ? `${out.join("\n")}\n` : "", removedChains };
 }

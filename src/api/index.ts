@@ -4,3 +4,4 @@ export * from "./node-network";
 export * from "./diagnostics";
 export * from "./ipv4";
 export * from "./validate-cluster-network";
+export * from "./network-policy";

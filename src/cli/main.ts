@@ -2,6 +2,7 @@
 // maps errors to exit codes and never prints a stack trace for bad input.
 import { Command, CommanderError } from "commander";
 import { join } from "node:path";
+import { runConformanceCommand, type ConformanceCliOptions } from "./conformance";
 import { runDemo } from "./demo";
 import { runValidate } from "./validate";
 
@@ -22,6 +23,19 @@ export async function main(argv: string[]): Promise<number> {
     .option("--old <file>", "the current object(s), to check the update rules (immutable fields, migrations)")
     .action((opts: { file: string; old?: string }) => {
       code = runValidate(opts, { out: (l) => console.log(l), err: (l) => console.error(l) });
+    });
+
+  program
+    .command("conformance")
+    .description("run a NetworkPolicy conformance corpus (FORMAT.md schema) on the real kernel; prints `N passed, M failed`")
+    .argument("<file>", "the corpus YAML, e.g. ../shared/conformance/netpol-upstream.yaml")
+    .option("--case <id...>", "only these case ids")
+    .option("--backend <backend>", "nftables or iptables", "nftables")
+    .option("--nodes <n>", "nodes to spread the pods over (>= 3)", "3")
+    .option("--timeout <ms>", "per-probe timeout in ms (what a denied cell costs)", "800")
+    .option("-v, --verbose", "print cross-check notes for every case")
+    .action(async (file: string, opts: ConformanceCliOptions) => {
+      code = await runConformanceCommand(file, opts);
     });
 
   program

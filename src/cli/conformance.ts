@@ -1,0 +1,34 @@
+// `switchyard conformance FILE [--case ID ...] [--backend nftables|iptables]`: runs a NetworkPolicy corpus
+// on the real kernel in a throwaway lab. Exit 0 when every case passes, 1 on any failure, 2 on bad input.
+import { ConformanceInputError, runConformance, type PolicyBackend } from "../lab/conformance";
+
+export type ConformanceCliOptions = { case?: string[]; backend: string; nodes?: string; timeout?: string; verbose?: boolean };
+
+export async function runConformanceCommand(file: string, opts: ConformanceCliOptions): Promise<number> {
+  if (opts.backend !== "nftables" && opts.backend !== "iptables") {
+    console.error(`error: --backend must be nftables or iptables, not ${JSON.stringify(opts.backend)}`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    console.error("error: the conformance runner builds network namespaces and needs root");
+    return 2;
+  }
+  try {
+    const report = await runConformance({
+      file,
+      backend: opts.backend as PolicyBackend,
+      cases: opts.case ?? [],
+      ...(opts.nodes ? { nodes: Number(opts.nodes) } : {}),
+      ...(opts.timeout ? { timeoutMs: Number(opts.timeout) } : {}),
+      verbose: opts.verbose ?? false,
+      log: (l) => console.log(l),
+    });
+    return report.failed === 0 && report.passed > 0 ? 0 : 1;
+  } catch (e) {
+    if (e instanceof ConformanceInputError) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
