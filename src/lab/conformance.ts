@@ -25,6 +25,7 @@ import {
   type CorpusState,
   type NodePolicySlice,
 } from "../compile/policy";
+import { allocateBlocks, assignPodAddresses } from "../compile/ipam/ipam";
 import { renderIptables } from "../render/iptables";
 import { renderNftables, renderNftablesSetUpdate } from "../render/nftables";
 import { probeMatrix, startPodAgent, stopAllPodAgents, type PodServer } from "./pods";
@@ -115,8 +116,23 @@ class Runner {
     return node;
   }
 
+  /**
+   * The corpus's pod IPs are static per-pod requests, honoured by IPAM as Calico users know it: each node
+   * gets a block from the lab pool, and a requested address outside the pod's node block is "borrowed"
+   * (routed as a /32). A request IPAM refuses fails the case instead of being silently placed.
+   */
+  addresses(state: CorpusState): Map<string, string> {
+    const pool = ["10.0.0.0/16"];
+    const blocks = allocateBlocks(pool, 26, this.lab.nodes.map((n) => n.name)).blocks;
+    const reqs = [...state.pods.entries()].map(([ref, p]) => ({ key: ref, node: this.nodeOf(ref), ...(p.ip ? { requested: p.ip } : {}) }));
+    const r = assignPodAddresses(pool, blocks, reqs);
+    if (r.diagnostics.length > 0) throw new Error(`IPAM refused pod addresses: ${r.diagnostics.map((d) => `${d.key}: ${d.message}`).join("; ")}`);
+    return new Map(Object.entries(r.addresses));
+  }
+
   /** Makes the lab's pods (and their servers) equal to the state's. */
   async syncPods(state: CorpusState): Promise<void> {
+    const addrs = this.addresses(state);
     for (const ref of [...this.labPods.keys()]) {
       const want = state.pods.get(ref);
       if (!want || want.ip !== this.labPods.get(ref)!.ip) {
@@ -131,7 +147,7 @@ class Runner {
       const key = JSON.stringify(servers);
       const have = this.labPods.get(ref);
       if (!have) {
-        await addPod(this.lab, { namespace: pod.namespace, name: pod.name, node: this.nodeOf(ref), ip: pod.ip });
+        await addPod(this.lab, { namespace: pod.namespace, name: pod.name, node: this.nodeOf(ref), ip: addrs.get(ref)! });
         added = true;
       }
       if (!have || have.servers !== key) {
