@@ -1,0 +1,101 @@
+// The controller's cache of the objects it watches. Bindings (Pepr) or watchers (kfc) only write here;
+// everything else reads. Writes are ordered by resourceVersion, so a late event never overwrites a newer
+// object, and relists (which replay whole lists) are harmless.
+import type { KubernetesObject } from "@kubernetes/client-node";
+
+export type KObj = KubernetesObject & { [key: string]: unknown };
+export type Phase = "ADDED" | "MODIFIED" | "DELETED";
+
+export const WATCHED = ["ClusterNetwork", "NodeNetwork", "Node", "Pod", "Namespace", "NetworkPolicy"] as const;
+export type WatchedKind = (typeof WATCHED)[number];
+
+function keyOf(o: KubernetesObject): string {
+  return o.metadata?.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : `${o.metadata?.name ?? ""}`;
+}
+function rvOf(o: KubernetesObject): number {
+  const n = Number.parseInt(o.metadata?.resourceVersion ?? "0", 10);
+  return Number.isFinite(n) ? n : 0;
+}
+
+export class ResourceCache {
+  readonly items = new Map<string, KObj>();
+  /** RV of the last deletion per key, so a stale ADDED after a DELETED is ignored. */
+  private readonly tombstones = new Map<string, number>();
+
+  /** Applies one event; returns true when the cache changed. */
+  apply(phase: Phase, obj: KObj): boolean {
+    const key = keyOf(obj);
+    const rv = rvOf(obj);
+    const cur = this.items.get(key);
+    if (phase === "DELETED") {
+      if (cur && rvOf(cur) > rv && cur.metadata?.uid !== obj.metadata?.uid) return false; // a newer re-creation
+      this.tombstones.set(key, rv);
+      return this.items.delete(key);
+    }
+    if (cur && rvOf(cur) >= rv && rv !== 0) return false;
+    const dead = this.tombstones.get(key);
+    if (!cur && dead !== undefined && dead >= rv && rv !== 0) return false;
+    this.items.set(key, obj);
+    return true;
+  }
+
+  /** Replaces the whole content from a fresh list (the level-triggered resync). Returns true when it changed. */
+  replaceAll(objs: readonly KObj[]): boolean {
+    const next = new Map(objs.map((o) => [keyOf(o), o]));
+    let changed = next.size !== this.items.size;
+    for (const [k, o] of next) {
+      const cur = this.items.get(k);
+      if (!cur || cur.metadata?.resourceVersion !== o.metadata?.resourceVersion) changed = true;
+    }
+    this.items.clear();
+    for (const [k, o] of next) this.items.set(k, o);
+    return changed;
+  }
+
+  get(key: string): KObj | undefined {
+    return this.items.get(key);
+  }
+
+  list(): KObj[] {
+    return [...this.items.values()];
+  }
+}
+
+export class ClusterStore {
+  readonly caches: Record<WatchedKind, ResourceCache> = {
+    ClusterNetwork: new ResourceCache(),
+    NodeNetwork: new ResourceCache(),
+    Node: new ResourceCache(),
+    Pod: new ResourceCache(),
+    Namespace: new ResourceCache(),
+    NetworkPolicy: new ResourceCache(),
+  };
+  readonly synced = new Set<WatchedKind>();
+  /** Bumped on every change that can alter a plan (not NodeNetwork status). */
+  planInputVersion = 0;
+  /** When the oldest not-yet-realized policy-affecting change was seen, by input version. */
+  readonly changeSeenAt = new Map<number, number>();
+
+  apply(kind: WatchedKind, phase: Phase, obj: KObj, now: number): boolean {
+    const changed = this.caches[kind].apply(phase, obj);
+    if (changed && kind !== "NodeNetwork" && kind !== "ClusterNetwork") this.notePlanInput(now);
+    if (changed && kind === "ClusterNetwork") this.notePlanInput(now);
+    return changed;
+  }
+
+  replaceAll(kind: WatchedKind, objs: readonly KObj[], now: number): boolean {
+    const changed = this.caches[kind].replaceAll(objs);
+    this.synced.add(kind);
+    if (changed && kind !== "NodeNetwork") this.notePlanInput(now);
+    return changed;
+  }
+
+  private notePlanInput(now: number): void {
+    this.planInputVersion++;
+    this.changeSeenAt.set(this.planInputVersion, now);
+  }
+
+  isSynced(): boolean {
+    return WATCHED.every((k) => this.synced.has(k));
+  }
+}
