@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { join } from "node:path";
 import { runConformanceCommand, type ConformanceCliOptions } from "./conformance";
+import { runAgentCommand, runControllerCommand } from "./daemons";
 import { runDemo } from "./demo";
 import { runValidate } from "./validate";
 
@@ -36,6 +37,28 @@ export async function main(argv: string[]): Promise<number> {
     .option("-v, --verbose", "print cross-check notes for every case")
     .action(async (file: string, opts: ConformanceCliOptions) => {
       code = await runConformanceCommand(file, opts);
+    });
+
+  program
+    .command("controller")
+    .description("run the controller (watches ClusterNetwork, NetworkPolicies, Pods, Namespaces, Nodes; publishes NodeNetworks)")
+    .option("--identity <id>", "leader-election identity (default: pid-based)")
+    .option("--lease-namespace <ns>", "namespace of the leader-election Lease", "switchyard-system")
+    .option("--metrics-port <port>", "serve Prometheus metrics on 127.0.0.1:PORT/metrics")
+    .option("--resync <seconds>", "full relist period", "30")
+    .action(async (opts: { identity?: string; metricsPort?: string; leaseNamespace?: string; resync?: string }) => {
+      code = await runControllerCommand(opts);
+    });
+
+  program
+    .command("agent")
+    .description("run the node agent for one node (applies its NodeNetwork to the kernel, reports status)")
+    .requiredOption("--node <name>", "the node this agent serves")
+    .option("--netns <name>", "apply to this network namespace instead of the agent's own (the lab)")
+    .option("--run-dir <dir>", "per-node state directory (BIRD files, last applied hashes)")
+    .option("--repair <seconds>", "drift repair period", "5")
+    .action(async (opts: { node: string; netns?: string; runDir?: string; repair?: string }) => {
+      code = await runAgentCommand(opts);
     });
 
   program

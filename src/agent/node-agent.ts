@@ -1,0 +1,277 @@
+// The node agent wired to the API: it watches only its own NodeNetwork, applies the plan to its node's
+// kernel (routing devices/entries/routes and NAT, BIRD when the node speaks BGP, then the NetworkPolicy
+// table, which is replaced atomically and so never has an open window), and reports what it applied
+// (generation, plan hash, capabilities, problems).
+//
+// Fail closed: the first apply waits for the plan from the API; when the API is unreachable the agent
+// keeps enforcing the last applied plan and its repair timer keeps putting back what someone removed.
+// A restarted agent finds its own state on disk (the last applied policy hash) and rewrites nothing that
+// is already in force, so a restart does not disturb traffic.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
+import type { NodeNetworkSpec } from "../api/node-network";
+import type { NodePolicySlice } from "../compile/policy";
+import type { RoutingPlan } from "../compile/routing/types";
+import { NodeNetworkGVK } from "../controller/kinds";
+import { createLogger, type Logger } from "../controller/log";
+import { CoalescingScheduler } from "../controller/scheduler";
+import { UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../controller/snapshot";
+import { renderIptables } from "../render/iptables";
+import { renderNftables, renderNftablesSetUpdate } from "../render/nftables";
+import { applyBirdConfig, stopBird } from "./bird";
+import { runCommand } from "./exec";
+import { applyIptables, removeIptables } from "./iptables";
+import { applyNftRuleset, applyNftSetUpdate, listSwitchyardTable, removeSwitchyardTable } from "./nftables";
+import { checkModeRequirements, detectCapabilities, type Capabilities } from "./preflight";
+import { applyRoutingPlan } from "./routing";
+
+
+export interface NodeAgentOptions {
+  readonly node: string;
+  /** The node's network namespace (the lab); undefined = this process's namespace (production). */
+  readonly netns?: string;
+  /** Per-node state: BIRD files and the last applied hashes. */
+  readonly runDir: string;
+  /** Drift repair period. */
+  readonly repairIntervalMs?: number;
+  readonly log?: Logger;
+}
+
+type PolicyState = { hash: string; backend: string; slice: NodePolicySlice; listing: string };
+type NNObject = { metadata?: { name?: string; generation?: number; resourceVersion?: string }; spec?: NodeNetworkSpec; status?: Record<string, unknown> };
+
+function normalizeListing(objects: readonly unknown[] | undefined): string {
+  return JSON.stringify(objects ?? [], (key, value: unknown) => (key === "handle" || key === "metainfo" ? undefined : key === "counter" ? "c" : value));
+}
+
+export class NodeAgent {
+  readonly log: Logger;
+  private readonly scheduler: CoalescingScheduler;
+  private latest: NNObject | undefined;
+  private applied: { planHash: string; generation: number } | undefined;
+  private policy: PolicyState | undefined;
+  private caps: Capabilities | undefined;
+  private watcher: { close(): void } | undefined;
+  private repairTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  readonly counters = { applies: 0, policyFull: 0, policyIncremental: 0, statusWrites: 0, repairs: 0 };
+
+  constructor(private readonly opts: NodeAgentOptions) {
+    this.log = opts.log ?? createLogger(`agent/${opts.node}`);
+    mkdirSync(opts.runDir, { recursive: true });
+    this.scheduler = new CoalescingScheduler({
+      minIntervalMs: 50,
+      run: () => this.applyLatest(),
+      onError: (e) => this.log.warn({ err: String(e) }, "apply failed; retrying"),
+    });
+    this.policy = this.loadPolicyState();
+  }
+
+  private statePath(): string {
+    return join(this.opts.runDir, "agent-state.json");
+  }
+  private loadPolicyState(): PolicyState | undefined {
+    try {
+      return JSON.parse(readFileSync(this.statePath(), "utf8")) as PolicyState;
+    } catch {
+      return undefined;
+    }
+  }
+  private savePolicyState(): void {
+    if (this.policy) writeFileSync(this.statePath(), JSON.stringify(this.policy));
+  }
+
+  private nnApi() {
+    return K8s(GenericKind, { kindOverride: NodeNetworkGVK });
+  }
+
+  /** Writes the node's underlay subnet and MTU as annotations, for the controller's L2-adjacency decisions. */
+  async annotateUnderlay(nodeIP: string): Promise<void> {
+    const r = await runCommand("ip", ["-j", "addr", "show"], { ...(this.opts.netns ? { netns: this.opts.netns } : {}), timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`ip addr show failed: ${r.stderr}`);
+    const links = JSON.parse(r.stdout) as { ifname: string; mtu: number; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    for (const l of links) {
+      const a = l.addr_info?.find((x) => x.family === "inet" && x.local === nodeIP);
+      if (!a) continue;
+      const mask = a.prefixlen === 0 ? 0 : (0xffffffff << (32 - a.prefixlen)) >>> 0;
+      const n = (nodeIP.split(".").reduce((acc, o) => (acc << 8) + Number(o), 0) & mask) >>> 0;
+      const cidr = `${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".")}/${a.prefixlen}`;
+      const node = (await K8s(kind.Node).Get(this.opts.node)) as { metadata?: { annotations?: Record<string, string> } };
+      const ops = node.metadata?.annotations
+        ? [
+            { op: "add" as const, path: `/metadata/annotations/${UNDERLAY_CIDR_ANNOTATION.replace("/", "~1")}`, value: cidr },
+            { op: "add" as const, path: `/metadata/annotations/${UNDERLAY_MTU_ANNOTATION.replace("/", "~1")}`, value: String(l.mtu) },
+          ]
+        : [{ op: "add" as const, path: "/metadata/annotations", value: { [UNDERLAY_CIDR_ANNOTATION]: cidr, [UNDERLAY_MTU_ANNOTATION]: String(l.mtu) } }];
+      await K8s(kind.Node, { name: this.opts.node }).Patch(ops);
+      return;
+    }
+    throw new Error(`no interface holds the node address ${nodeIP}`);
+  }
+
+  async start(): Promise<void> {
+    this.caps = await detectCapabilities(this.opts.netns);
+    const node = (await K8s(kind.Node).Get(this.opts.node)) as { status?: { addresses?: { type: string; address: string }[] } };
+    const ip = node.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
+    if (ip) await this.annotateUnderlay(ip);
+    const w = this.nnApi()
+      .WithField("metadata.name", this.opts.node)
+      .Watch(
+        (obj, phase) => {
+          if (phase === "DELETED") {
+            // The plan was withdrawn (node leaving). Keep enforcing the last plan: fail closed.
+            this.log.warn("my NodeNetwork was deleted; keeping the last applied plan in force");
+            return;
+          }
+          if (phase === "ADDED" || phase === "MODIFIED") {
+            this.latest = obj as NNObject;
+            if ((obj as NNObject).spec?.planHash !== this.applied?.planHash || (obj as NNObject).metadata?.generation !== this.applied?.generation) this.scheduler.trigger();
+          }
+        },
+        { resyncDelaySec: 1, relistIntervalSec: 600 },
+      );
+    await w.start();
+    this.watcher = w;
+    const every = this.opts.repairIntervalMs ?? 5_000;
+    const repair = () => {
+      if (this.stopped) return;
+      void this.repair()
+        .catch((e: unknown) => this.log.warn({ err: String(e) }, "repair failed"))
+        .finally(() => {
+          if (!this.stopped) this.repairTimer = setTimeout(repair, every);
+        });
+    };
+    this.repairTimer = setTimeout(repair, every);
+    this.log.info({ node: this.opts.node, netns: this.opts.netns, capabilities: this.caps }, "agent started");
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    if (this.repairTimer) clearTimeout(this.repairTimer);
+    this.scheduler.stop();
+  }
+
+  /** Stop and also remove everything this agent owns from the node (used when a lab node is deleted). */
+  async teardown(): Promise<void> {
+    await this.stop();
+    await stopBird({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") });
+    await removeSwitchyardTable(this.opts.netns);
+    await removeIptables(this.opts.netns);
+  }
+
+  private async applyPolicy(slice: NodePolicySlice, backend: string): Promise<string | undefined> {
+    const netns = this.opts.netns;
+    const hash = JSON.stringify(slice);
+    const prev = this.policy;
+    if (prev && prev.hash === hash && prev.backend === backend) {
+      const listing = backend === "nftables" ? normalizeListing((await listSwitchyardTable(netns))?.objects) : prev.listing;
+      if (listing === prev.listing) return undefined; // in force already (also after an agent restart)
+    }
+    if (backend === "nftables") {
+      if (prev && prev.backend !== "nftables") await removeIptables(netns);
+      const update = prev && prev.backend === "nftables" ? renderNftablesSetUpdate(prev.slice, slice) : undefined;
+      let ok = false;
+      if (update !== undefined && update !== "") {
+        const r = await applyNftSetUpdate(netns, update);
+        ok = r.ok;
+        if (ok) this.counters.policyIncremental++;
+      } else if (update === "") {
+        ok = (await listSwitchyardTable(netns)) !== undefined;
+      }
+      if (!ok) {
+        const r = await applyNftRuleset(netns, renderNftables(slice));
+        if (!r.ok) return `nftables transaction failed, the previous rules stay in force: ${r.error}`;
+        this.counters.policyFull++;
+      }
+      this.policy = { hash, backend, slice, listing: normalizeListing((await listSwitchyardTable(netns))?.objects) };
+    } else {
+      if (prev && prev.backend !== "iptables") await removeSwitchyardTable(netns);
+      const r = await applyIptables(netns, renderIptables(slice));
+      if (!r.ok) return `iptables apply failed at ${r.stage}, the previous rules stay in force: ${r.error}`;
+      this.counters.policyFull++;
+      this.policy = { hash, backend, slice, listing: "" };
+    }
+    this.savePolicyState();
+    return undefined;
+  }
+
+  /** Applies the newest plan; reports status. Runs under the scheduler, never concurrently. */
+  private async applyLatest(): Promise<void> {
+    const nn = this.latest;
+    const spec = nn?.spec;
+    if (!nn || !spec) return;
+    this.counters.applies++;
+    const routing = spec.routing as unknown as RoutingPlan;
+    const policy = spec.policy as unknown as NodePolicySlice & { backend?: string };
+    const problems: string[] = [];
+    const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
+    for (const e of report.errors) problems.push(`${e.reason}: ${e.message}`);
+    const birdInst = { ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") };
+    if (routing.bgp) {
+      const b = await applyBirdConfig(birdInst, routing.bgp);
+      if (!b.ok) problems.push(`BIRD ${b.reason}: ${b.message}`);
+    } else {
+      await stopBird(birdInst);
+    }
+    const policyProblem = await this.applyPolicy(policy, policy.backend ?? "nftables");
+    if (policyProblem) problems.push(policyProblem);
+    const modeConditions = this.caps ? checkModeRequirements(routing, this.caps) : [];
+    const ok = problems.length === 0;
+    if (ok) this.applied = { planHash: spec.planHash, generation: nn.metadata?.generation ?? 0 };
+    await this.reportStatus(nn, spec, ok, problems, routing, modeConditions);
+  }
+
+  private async reportStatus(nn: NNObject, spec: NodeNetworkSpec, ok: boolean, problems: string[], routing: RoutingPlan, modeConditions: { reason: string; message: string }[]): Promise<void> {
+    const now = new Date().toISOString();
+    const prev = (nn.status?.["conditions"] ?? []) as { type: string; status: string; lastTransitionTime: string }[];
+    const mk = (type: string, status: boolean, reason: string, message: string) => {
+      const s = status ? "True" : "False";
+      const old = prev.find((c) => c.type === type);
+      return { type, status: s, reason, message, observedGeneration: nn.metadata?.generation ?? 0, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now };
+    };
+    const refused = routing.diagnostics.find((d) => d.reason === "ModeCannotServePeers");
+    const conditions = [
+      mk("Applied", ok, ok ? "PlanApplied" : "ApplyFailed", ok ? `plan ${spec.planHash} is in force` : problems.join("; ").slice(0, 2000)),
+      mk("ModeCannotServePeers", refused !== undefined, refused ? "ModeCannotServePeers" : "AllPeersServed", refused?.message ?? "the mode reaches every peer"),
+      mk("ModeUnsupported", modeConditions.length > 0, modeConditions.length > 0 ? (modeConditions[0]!.reason) : "Supported", modeConditions.map((c) => c.message).join("; ") || "the node has what the plan needs"),
+    ];
+    const caps = this.caps ? Object.fromEntries(Object.entries(this.caps).filter(([k]) => k !== "details")) : {};
+    const status = {
+      ...(ok ? { observedGeneration: nn.metadata?.generation ?? 0, appliedHash: spec.planHash, appliedAt: now } : {}),
+      capabilities: caps,
+      conditions,
+    };
+    try {
+      await this.nnApi().PatchStatus({ metadata: { name: this.opts.node }, status } as never);
+      this.counters.statusWrites++;
+    } catch (e) {
+      // Fail closed: the plan stays applied; the next event or repair reports again.
+      this.log.warn({ err: String(e) }, "could not report status");
+      throw e;
+    }
+  }
+
+  /** Drift repair: routes via the idempotent diff, and the policy table when its content differs. */
+  private async repair(): Promise<void> {
+    const spec = this.latest?.spec;
+    if (!spec || !this.applied) return;
+    const routing = spec.routing as unknown as RoutingPlan;
+    const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
+    const changed = Object.values(report.changes).reduce((a, b) => a + b, 0);
+    let policyRepaired = false;
+    if (this.policy && this.policy.backend === "nftables") {
+      const listing = normalizeListing((await listSwitchyardTable(this.opts.netns))?.objects);
+      if (listing !== this.policy.listing) {
+        const r = await applyNftRuleset(this.opts.netns, renderNftables(this.policy.slice));
+        policyRepaired = r.ok;
+        if (r.ok) this.policy = { ...this.policy, listing: normalizeListing((await listSwitchyardTable(this.opts.netns))?.objects) };
+      }
+    }
+    if (changed > 0 || policyRepaired) {
+      this.counters.repairs++;
+      this.log.info({ routeChanges: changed, policyRepaired }, "repaired drift");
+    }
+  }
+}

@@ -1,0 +1,353 @@
+// The Switchyard controller. Data flow (docs/design.md): watch events only update the store; a coalescing,
+// bounded-rate scheduler runs full, level-triggered passes: compile every node's plan (pure), publish by
+// server-side apply only the NodeNetworks whose plan hash changed, garbage-collect plans of deleted
+// nodes, and aggregate ClusterNetwork status from what agents report. Nothing is published before every
+// watched kind has been listed once (a half-filled cache must never wipe a node's rules), and only the
+// lease holder writes. A periodic relist repairs anything a lost event left behind.
+import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
+import type { ClusterNetworkStatus, Mode } from "../api/cluster-network";
+import { formatDiagnostic } from "../api/diagnostics";
+import { parseClusterNetwork } from "../api/validate-cluster-network";
+import { compileClusterPlans, type ClusterNode, type PlanDiagnostic } from "../compile/cluster-plan";
+import { shortHash } from "../model/names";
+import { ClusterNetworkGVK, NodeNetworkGVK } from "./kinds";
+import { LeaderElector } from "./leader";
+import { createLogger, type Logger } from "./log";
+import { ControllerMetrics } from "./metrics";
+import { CoalescingScheduler } from "./scheduler";
+import { namespaceFromObject, nodeFromObject, podFromObject } from "./snapshot";
+import { computeClusterStatus, type NodeRealization } from "./status";
+import { ClusterStore, type KObj, type Phase, type WatchedKind, WATCHED } from "./store";
+
+export interface ControllerOptions {
+  readonly identity?: string;
+  readonly leaseNamespace?: string;
+  readonly leaseDurationSec?: number;
+  /** Minimum time between two passes (coalescing window). */
+  readonly minIntervalMs?: number;
+  /** Full relist of every watched kind (drift and lost-event repair). */
+  readonly resyncIntervalMs?: number;
+  /** Use kfc watchers (standalone); false when Pepr bindings feed `handleEvent`. */
+  readonly ownWatches?: boolean;
+  readonly leaderElection?: boolean;
+  readonly log?: Logger;
+  readonly metrics?: ControllerMetrics;
+  readonly now?: () => number;
+}
+
+type Api = ReturnType<typeof K8s>;
+
+function apiFor(k: WatchedKind): Api {
+  switch (k) {
+    case "ClusterNetwork":
+      return K8s(GenericKind, { kindOverride: ClusterNetworkGVK }) as unknown as Api;
+    case "NodeNetwork":
+      return K8s(GenericKind, { kindOverride: NodeNetworkGVK }) as unknown as Api;
+    case "Node":
+      return K8s(kind.Node) as unknown as Api;
+    case "Pod":
+      return K8s(kind.Pod) as unknown as Api;
+    case "Namespace":
+      return K8s(kind.Namespace) as unknown as Api;
+    case "NetworkPolicy":
+      return K8s(kind.NetworkPolicy) as unknown as Api;
+  }
+}
+
+type PendingDelay = { seenAt: number; targets: Map<string, string> };
+
+export class Controller {
+  readonly store = new ClusterStore();
+  readonly metrics: ControllerMetrics;
+  readonly log: Logger;
+  readonly scheduler: CoalescingScheduler;
+  private readonly leader: LeaderElector | undefined;
+  private readonly watchers: { close(): void }[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Plans published per node (hash), to skip identical writes even before our own watch event returns. */
+  private readonly published = new Map<string, string>();
+  private readonly pendingDelays: PendingDelay[] = [];
+  private lastEventKey = new Map<string, string>();
+  private lastStatusJson = "";
+  /** Counters for tests and benchmarks. */
+  readonly counters = { publishes: 0, deletes: 0, statusWrites: 0, passes: 0, events: 0 };
+
+  constructor(private readonly opts: ControllerOptions = {}) {
+    this.log = opts.log ?? createLogger("controller");
+    this.metrics = opts.metrics ?? new ControllerMetrics();
+    this.scheduler = new CoalescingScheduler({
+      minIntervalMs: opts.minIntervalMs ?? 100,
+      run: () => this.reconcile(),
+      onError: (e) => {
+        this.metrics.reconcileErrors.inc();
+        this.log.warn({ err: String(e) }, "reconcile failed; retrying with backoff");
+      },
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+    if (opts.leaderElection !== false) {
+      this.leader = new LeaderElector({
+        namespace: opts.leaseNamespace ?? "switchyard-system",
+        name: "switchyard-controller",
+        identity: opts.identity ?? `controller-${process.pid}-${shortHash(String(Math.random()), 6)}`,
+        leaseDurationSec: opts.leaseDurationSec ?? 15,
+        renewEveryMs: Math.max(500, ((opts.leaseDurationSec ?? 15) * 1000) / 3),
+        log: this.log,
+        onChange: (leader) => {
+          this.metrics.leader.set(leader ? 1 : 0);
+          if (leader) {
+            // A new leader starts from what is in the API, not from what a previous holder wrote.
+            this.published.clear();
+            this.scheduler.trigger();
+          }
+        },
+        ...(opts.now ? { now: opts.now } : {}),
+      });
+    }
+  }
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  isLeader(): boolean {
+    return this.leader ? this.leader.isLeader() : true;
+  }
+
+  /** Feeds one watch event into the store (kfc watchers and Pepr bindings both land here). */
+  handleEvent(k: WatchedKind, phase: Phase, obj: KObj): void {
+    const changed = this.store.apply(k, phase, obj, this.now());
+    if (k === "NodeNetwork") this.observeRealization();
+    if (changed) this.scheduler.trigger();
+  }
+
+  /** Lists every watched kind and replaces the store's content (initial sync and periodic repair). */
+  async relistAll(): Promise<void> {
+    await Promise.all(
+      WATCHED.map(async (k) => {
+        const list = (await apiFor(k).Get()) as unknown as { items: KObj[] };
+        const items = list.items.map((o) => ({ ...o, kind: o.kind ?? k }));
+        if (this.store.replaceAll(k, items, this.now())) this.scheduler.trigger();
+      }),
+    );
+    this.observeRealization();
+  }
+
+  async start(): Promise<void> {
+    this.leader?.start();
+    await this.relistAll();
+    if (this.opts.ownWatches !== false) {
+      for (const k of WATCHED) {
+        const w = apiFor(k).Watch(
+          (obj, phase) => {
+            if (phase === "ADDED" || phase === "MODIFIED" || phase === "DELETED") this.handleEvent(k, phase, { ...(obj as KObj), kind: (obj as KObj).kind ?? k });
+          },
+          { resyncDelaySec: 1, relistIntervalSec: 600, lastSeenLimitSeconds: 300 },
+        );
+        await w.start();
+        this.watchers.push(w);
+      }
+    }
+    const every = this.opts.resyncIntervalMs ?? 30_000;
+    const resync = () => {
+      if (this.stopped) return;
+      this.relistAll()
+        .catch((e: unknown) => this.log.warn({ err: String(e) }, "periodic relist failed"))
+        .finally(() => {
+          if (!this.stopped) this.resyncTimer = setTimeout(resync, every);
+        });
+    };
+    this.resyncTimer = setTimeout(resync, every);
+    this.scheduler.trigger();
+    this.log.info({ synced: this.store.isSynced() }, "controller started");
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    for (const w of this.watchers.splice(0)) w.close();
+    this.scheduler.stop();
+    await this.leader?.stop(true);
+  }
+
+  private pickClusterNetwork(): KObj | undefined {
+    const all = this.store.caches.ClusterNetwork.list().filter((o) => !o.metadata?.deletionTimestamp);
+    return all.find((o) => o.metadata?.name === "default") ?? all.sort((a, b) => ((a.metadata?.name ?? "") < (b.metadata?.name ?? "") ? -1 : 1))[0];
+  }
+
+  private async emitEvent(cn: KObj, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+    const key = `${reason}`;
+    if (this.lastEventKey.get(key) === message) return;
+    this.lastEventKey.set(key, message);
+    const nowIso = new Date(this.now()).toISOString();
+    try {
+      await K8s(kind.CoreEvent).Create({
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name: `${cn.metadata?.name}.${shortHash(`${reason}/${message}/${nowIso}`, 10)}`, namespace: "default" },
+        involvedObject: { apiVersion: cn.apiVersion, kind: "ClusterNetwork", name: cn.metadata?.name, uid: cn.metadata?.uid },
+        reason,
+        message: message.slice(0, 1024),
+        type,
+        source: { component: "switchyard-controller" },
+        firstTimestamp: nowIso,
+        lastTimestamp: nowIso,
+        count: 1,
+      } as never);
+      this.counters.events++;
+      this.metrics.writes.inc({ kind: "Event", verb: "create" });
+    } catch (e) {
+      this.log.debug({ err: String(e) }, "event not recorded");
+    }
+  }
+
+  /** Observes the implementation delay of changes whose affected nodes have now all applied their plans. */
+  private observeRealization(): void {
+    if (this.pendingDelays.length === 0) return;
+    const applied = new Map<string, string | undefined>();
+    for (const nn of this.store.caches.NodeNetwork.list()) {
+      applied.set(nn.metadata?.name ?? "", (nn["status"] as { appliedHash?: string } | undefined)?.appliedHash);
+    }
+    const now = this.now();
+    for (let i = this.pendingDelays.length - 1; i >= 0; i--) {
+      const p = this.pendingDelays[i]!;
+      const done = [...p.targets].every(([node, hash]) => applied.get(node) === hash || this.published.get(node) !== hash);
+      if (done) {
+        this.metrics.implementationDelay.observe((now - p.seenAt) / 1000);
+        this.pendingDelays.splice(i, 1);
+      }
+    }
+  }
+
+  /** Compiles and publishes. Runs under the scheduler: never concurrently. */
+  async reconcile(): Promise<void> {
+    if (!this.store.isSynced() || !this.isLeader() || this.stopped) return;
+    const endTimer = this.metrics.reconcileDuration.startTimer();
+    this.counters.passes++;
+    const inputVersion = this.store.planInputVersion;
+    const cn = this.pickClusterNetwork();
+    if (!cn) {
+      endTimer();
+      return;
+    }
+    const parsed = parseClusterNetwork({ ...cn, apiVersion: cn.apiVersion, kind: "ClusterNetwork", metadata: { name: cn.metadata?.name }, status: undefined });
+    if (!parsed.ok) {
+      const msg = parsed.diagnostics.map(formatDiagnostic).join("; ");
+      this.log.error({ clusterNetwork: cn.metadata?.name, problems: msg }, "ClusterNetwork is invalid; keeping the plans in force");
+      await this.emitEvent(cn, "Warning", "InvalidSpec", msg);
+      endTimer();
+      return;
+    }
+    const spec = parsed.value.spec;
+    const generation = cn.metadata?.generation ?? 1;
+    const prevStatus = cn["status"] as ClusterNetworkStatus | undefined;
+    const activeMode: Mode = prevStatus?.activeMode ?? spec.mode;
+
+    const nodes: ClusterNode[] = [];
+    const diagnostics: PlanDiagnostic[] = [];
+    for (const o of this.store.caches.Node.list()) {
+      const r = nodeFromObject(o);
+      if (r.node) nodes.push(r.node);
+      else diagnostics.push({ node: o.metadata?.name ?? "?", reason: "NodeNotReady", message: r.problem ?? "not ready" });
+    }
+    const pods = this.store.caches.Pod.list().map(podFromObject).filter((p): p is NonNullable<typeof p> => p !== undefined);
+    const namespaces = this.store.caches.Namespace.list().map(namespaceFromObject);
+    const policies = this.store.caches.NetworkPolicy.list();
+    const previousBlocks: Record<string, string> = {};
+    for (const nn of this.store.caches.NodeNetwork.list()) {
+      const b = (nn["spec"] as { block?: string } | undefined)?.block;
+      if (b && nn.metadata?.name) previousBlocks[nn.metadata.name] = b;
+    }
+    const plans = compileClusterPlans({
+      clusterNetwork: cn.metadata?.name ?? "default",
+      generation,
+      spec,
+      nodes,
+      namespaces,
+      pods,
+      policies,
+      previousBlocks,
+      defaultMode: activeMode,
+    });
+    diagnostics.push(...plans.diagnostics);
+
+    // Publish changed plans (server-side apply, our field manager), then garbage-collect.
+    const seenAt = Math.min(...[...this.store.changeSeenAt.entries()].filter(([v]) => v <= inputVersion).map(([, t]) => t), this.now());
+    const changedTargets = new Map<string, string>();
+    for (const [node, nodeSpec] of plans.plans) {
+      const existing = this.store.caches.NodeNetwork.get(node);
+      const existingHash = (existing?.["spec"] as { planHash?: string } | undefined)?.planHash;
+      if (existingHash === nodeSpec.planHash || this.published.get(node) === nodeSpec.planHash) {
+        this.published.set(node, nodeSpec.planHash);
+        continue;
+      }
+      await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Apply(
+        {
+          apiVersion: `${NodeNetworkGVK.group}/${NodeNetworkGVK.version}`,
+          kind: "NodeNetwork",
+          metadata: {
+            name: node,
+            labels: { "switchyard.dev/cluster-network": cn.metadata?.name ?? "default" },
+            ownerReferences: [{ apiVersion: cn.apiVersion ?? "", kind: "ClusterNetwork", name: cn.metadata?.name ?? "", uid: cn.metadata?.uid ?? "", controller: true }],
+          },
+          spec: nodeSpec,
+        } as never,
+        { force: true },
+      );
+      this.published.set(node, nodeSpec.planHash);
+      changedTargets.set(node, nodeSpec.planHash);
+      this.counters.publishes++;
+      this.metrics.writes.inc({ kind: "NodeNetwork", verb: "apply" });
+    }
+    for (const nn of this.store.caches.NodeNetwork.list()) {
+      const name = nn.metadata?.name ?? "";
+      if (!plans.plans.has(name) && !this.store.caches.Node.get(name)) {
+        await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Delete(name);
+        this.published.delete(name);
+        this.counters.deletes++;
+        this.metrics.writes.inc({ kind: "NodeNetwork", verb: "delete" });
+        this.log.info({ node: name }, "deleted the plan of a node that is gone");
+      }
+    }
+    if (changedTargets.size > 0) {
+      this.pendingDelays.push({ seenAt, targets: changedTargets });
+      this.log.info({ nodes: [...changedTargets.keys()], inputVersion }, "published plans");
+      await this.emitEvent(cn, "Normal", "PlansPublished", `published new plans for ${changedTargets.size} node(s): ${[...changedTargets.keys()].slice(0, 10).join(", ")}`);
+    }
+    for (const v of [...this.store.changeSeenAt.keys()]) if (v <= inputVersion) this.store.changeSeenAt.delete(v);
+
+    // Status from realization.
+    const realizations: NodeRealization[] = [...plans.plans].map(([node, s]) => {
+      const nn = this.store.caches.NodeNetwork.get(node);
+      const st = (nn?.["status"] ?? {}) as { appliedHash?: string; conditions?: { type: string; status: string; message?: string }[] };
+      const problems = (st.conditions ?? []).filter((c) => (c.type === "Applied" && c.status === "False") || (c.type !== "Applied" && c.type !== "Ready" && c.status === "True")).map((c) => `${c.type}: ${c.message ?? ""}`);
+      return { node, planHash: s.planHash, ...(st.appliedHash ? { appliedHash: st.appliedHash } : {}), agentProblems: problems };
+    });
+    const status = computeClusterStatus({
+      generation,
+      activeMode,
+      targetMode: spec.mode,
+      nodes: realizations,
+      diagnostics,
+      ipam: plans.ipam,
+      ...(prevStatus ? { previous: prevStatus } : {}),
+      now: new Date(this.now()).toISOString(),
+      ...(activeMode !== spec.mode
+        ? { extraConditions: [{ type: "MigrationBlocked", status: "True" as const, reason: "MigrationDriverMissing", message: `spec.mode asks for ${spec.mode}, nodes send with ${activeMode}: a change of mode is rolled out by the migration driver`, observedGeneration: generation }] }
+        : {}),
+    });
+    this.metrics.nodes.set({ state: "desired" }, status.nodes?.desired ?? 0);
+    this.metrics.nodes.set({ state: "realized" }, status.nodes?.realized ?? 0);
+    const comparable = JSON.stringify({ ...status, conditions: status.conditions?.map((c) => ({ ...c, lastTransitionTime: "" })) });
+    if (comparable !== this.lastStatusJson) {
+      await K8s(GenericKind, { kindOverride: ClusterNetworkGVK }).PatchStatus({ metadata: { name: cn.metadata?.name }, status } as never);
+      this.lastStatusJson = comparable;
+      this.counters.statusWrites++;
+      this.metrics.writes.inc({ kind: "ClusterNetwork", verb: "patch-status" });
+      const degraded = status.conditions?.find((c) => c.type === "Degraded");
+      if (degraded?.status === "True") await this.emitEvent(cn, "Warning", "Degraded", degraded.message);
+    }
+    this.observeRealization();
+    endTimer();
+  }
+}
