@@ -221,12 +221,16 @@ export class Controller {
 
   /** Compiles and publishes. Runs under the scheduler: never concurrently. */
   async reconcile(): Promise<void> {
-    if (!this.store.isSynced() || !this.isLeader() || this.stopped) return;
+    if (!this.store.isSynced() || !this.isLeader() || this.stopped) {
+      this.log.debug({ synced: this.store.isSynced(), leader: this.isLeader() }, "pass skipped");
+      return;
+    }
     const endTimer = this.metrics.reconcileDuration.startTimer();
     this.counters.passes++;
     const inputVersion = this.store.planInputVersion;
     const cn = this.pickClusterNetwork();
     if (!cn) {
+      this.log.debug("no ClusterNetwork yet");
       endTimer();
       return;
     }

@@ -38,8 +38,12 @@ export class LeaderElector {
     return this.leader && this.now() - this.lastRenew < this.opts.leaseDurationSec * 1000;
   }
 
+  /** kfc: a name in the filters is for Patch; Get takes it as an argument instead. */
   private api() {
     return K8s(GenericKind, { kindOverride: LeaseGVK, name: this.opts.name, namespace: this.opts.namespace });
+  }
+  private list() {
+    return K8s(GenericKind, { kindOverride: LeaseGVK, namespace: this.opts.namespace });
   }
 
   private set(leader: boolean): void {
@@ -56,7 +60,7 @@ export class LeaderElector {
     const spec = { holderIdentity: this.opts.identity, leaseDurationSeconds: this.opts.leaseDurationSec, renewTime: microTime(now) };
     let lease: Lease | undefined;
     try {
-      lease = (await this.api().Get(this.opts.name)) as Lease;
+      lease = (await this.list().Get(this.opts.name)) as Lease;
     } catch (e) {
       if ((e as { status?: number }).status !== 404) throw e;
     }
@@ -70,7 +74,8 @@ export class LeaderElector {
         } as GenericKind);
         this.lastRenew = now;
         return true;
-      } catch {
+      } catch (e) {
+        this.opts.log.debug({ err: JSON.stringify(e).slice(0, 300) }, "lease create lost the race");
         return false; // somebody else created it first
       }
     }
@@ -86,7 +91,8 @@ export class LeaderElector {
       ]);
       this.lastRenew = now;
       return true;
-    } catch {
+    } catch (e) {
+      this.opts.log.debug({ err: JSON.stringify(e).slice(0, 300) }, "lease update lost the race");
       return false; // lost the race (resourceVersion moved)
     }
   }
