@@ -12,6 +12,8 @@ import { SWITCHYARD_RTPROTO, type PlanFdb, type PlanNeighbor, type PlanRoute, ty
 import { deviceSysctlKey, normalizeDst, type KernelFdb, type KernelLink, type KernelNeighbor, type KernelRoute, type NftListing } from "./kernel-state";
 
 export const OWNED_DEVICES: readonly string[] = [VXLAN_DEVICE, IPIP_DEVICE];
+/** Label of the one address Switchyard owns on lo: the node's health address. */
+export const HEALTH_LABEL = "lo:sy";
 const PROTO = String(SWITCHYARD_RTPROTO);
 
 export function isOwnedRoute(r: KernelRoute): boolean {
@@ -60,6 +62,7 @@ export function checkPlanForKernel(plan: RoutingPlan): string[] {
     ip(vx.local, "devices.vxlan.local");
     if (vx.address !== undefined) cidrOrIp(vx.address, "devices.vxlan.address");
   }
+  if (plan.healthAddress !== undefined) ip(plan.healthAddress, "healthAddress");
   const ipip = plan.devices.ipip;
   if (ipip) {
     owned(ipip.name, "devices.ipip.name");
@@ -196,6 +199,16 @@ export function diffDevices(plan: RoutingPlan, links: readonly KernelLink[], und
     } else {
       ensureUp(ipip.name, cur, undefined, ipip.mtu);
     }
+  }
+
+  // The node's health address (its block's first address) on lo, labelled lo:sy so it is ours: peers'
+  // agents probe it through the pod-network routes during migration gates.
+  const lo = byName.get("lo");
+  if (lo) {
+    const want = plan.healthAddress === undefined ? undefined : `${plan.healthAddress}/32`;
+    const have = Object.entries(lo.ipv4Labels ?? {}).filter(([, label]) => label === HEALTH_LABEL).map(([a]) => a);
+    if (want !== undefined && !have.includes(want)) apply.push(`addr add ${want} dev lo label ${HEALTH_LABEL}`);
+    for (const a of have) if (a !== want) remove.push(`addr del ${a} dev lo label ${HEALTH_LABEL}`);
   }
 
   const planned = new Set([vx?.name, ipip?.name].filter((n): n is string => n !== undefined));

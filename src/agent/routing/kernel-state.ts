@@ -43,6 +43,8 @@ export interface KernelLink {
   readonly info: Readonly<Record<string, unknown>>;
   /** IPv4 addresses as `a.b.c.d/len`. */
   readonly ipv4: readonly string[];
+  /** IPv4 addresses (`a.b.c.d/len`) by their label (e.g. `lo:sy`, the health address Switchyard owns on lo). */
+  readonly ipv4Labels: Readonly<Record<string, string>>;
 }
 
 export interface KernelRoute {
@@ -107,6 +109,9 @@ export async function readLinks(netns: string | undefined): Promise<ReadResult<K
       ...(l.linkinfo?.info_kind !== undefined ? { kind: l.linkinfo.info_kind } : {}),
       info: l.linkinfo?.info_data ?? {},
       ipv4: l.addr_info.filter((a) => a.family === "inet" && a.local !== undefined).map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+      ipv4Labels: Object.fromEntries(
+        l.addr_info.filter((a) => a.family === "inet" && a.local !== undefined).map((a) => [`${a.local}/${a.prefixlen ?? 32}`, String((a as { label?: unknown }).label ?? l.ifname)]),
+      ),
     })),
   };
 }

@@ -213,6 +213,7 @@ export function compileRoutingPlan(input: RoutingInput, nodeName: string, source
     ...(self.block ? { block: self.block } : {}),
     mode: self.mode,
     podMtu,
+    ...(self.block && blockGateway(self.block) ? { healthAddress: blockGateway(self.block)! } : {}),
     devices,
     neighbors,
     fdb,

@@ -124,6 +124,8 @@ export interface RoutingPlan {
   readonly block?: string;
   readonly mode: Mode;
   readonly podMtu: number;
+  /** The node's health address (its block's first address), kept on lo: peers probe it through pod routes. */
+  readonly healthAddress?: string;
   readonly devices: { readonly vxlan?: VxlanDevice; readonly ipip?: IpipDevice };
   readonly neighbors: readonly PlanNeighbor[];
   readonly fdb: readonly PlanFdb[];
