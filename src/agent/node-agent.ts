@@ -38,6 +38,7 @@ export interface NodeAgentOptions {
   readonly log?: Logger;
 }
 
+type ProberState = { epoch: number; timer: NodeJS.Timeout | undefined; okRounds: number; failedRounds: number; lastFailure?: string; waiting?: string };
 type PolicyState = { hash: string; backend: string; slice: NodePolicySlice; listing: string };
 type NNObject = { metadata?: { name?: string; generation?: number; resourceVersion?: string }; spec?: NodeNetworkSpec; status?: Record<string, unknown> };
 
@@ -55,7 +56,8 @@ export class NodeAgent {
   private watcher: { close(): void } | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  readonly counters = { applies: 0, policyFull: 0, policyIncremental: 0, statusWrites: 0, repairs: 0 };
+  readonly counters = { applies: 0, policyFull: 0, policyIncremental: 0, statusWrites: 0, repairs: 0, probeRounds: 0 };
+  private prober: ProberState | undefined;
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.log = opts.log ?? createLogger(`agent/${opts.node}`);
@@ -148,6 +150,8 @@ export class NodeAgent {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.prober?.timer) clearTimeout(this.prober.timer);
+    this.prober = undefined;
     this.watcher?.close();
     if (this.repairTimer) clearTimeout(this.repairTimer);
     this.scheduler.stop();
@@ -221,6 +225,78 @@ export class NodeAgent {
     const ok = problems.length === 0;
     if (ok) this.applied = { planHash: spec.planHash, generation: nn.metadata?.generation ?? 0 };
     await this.reportStatus(nn, spec, ok, problems, routing, modeConditions);
+    if (ok) this.updateProber(spec, routing);
+  }
+
+  /**
+   * Migration gates: while the plan carries `health`, probe every target's health address from this
+   * node's own (both are blocks' first addresses, so the packets take the pod-network routes and tunnels
+   * in both directions) once per interval, and report consecutive healthy rounds for the epoch.
+   */
+  private updateProber(spec: NodeNetworkSpec, routing: RoutingPlan): void {
+    const health = spec.health;
+    if (!health || !routing.healthAddress) {
+      if (this.prober?.timer) clearTimeout(this.prober.timer);
+      this.prober = undefined;
+      return;
+    }
+    if (this.prober && this.prober.epoch === health.epoch) return;
+    if (this.prober?.timer) clearTimeout(this.prober.timer);
+    const p: ProberState = { epoch: health.epoch, timer: undefined, okRounds: 0, failedRounds: 0 };
+    this.prober = p;
+    const source = routing.healthAddress;
+    const round = async (): Promise<void> => {
+      if (this.prober !== p || this.stopped) return;
+      const current = this.latest?.spec?.health;
+      const targets = current && current.epoch === p.epoch ? current.targets : health.targets;
+      const netnsOpt = this.opts.netns ? { netns: this.opts.netns } : {};
+      const expected = new Map(routing.peers.map((x) => [x.peer, x.transport]));
+      const results = await Promise.all(
+        targets.map(async (t) => {
+          const r = await runCommand("ping", ["-n", "-q", "-c", "1", "-W", "1", "-I", source, t.address], { ...netnsOpt, timeoutMs: 3_000 });
+          // Which transport does the kernel use for this peer now? A gate only counts rounds in which every
+          // peer is reached the way the plan says (e.g. by BIRD's route, not a standby VXLAN route).
+          const g = await runCommand("ip", ["-j", "route", "get", t.address, "from", source], { ...netnsOpt, timeoutMs: 3_000 });
+          let actual = "unknown";
+          try {
+            const rt = (JSON.parse(g.stdout) as { dev?: string; gateway?: string }[])[0] ?? {};
+            const main = await runCommand("ip", ["-j", "route", "show", "match", t.address], { ...netnsOpt, timeoutMs: 3_000 });
+            const routes = JSON.parse(main.stdout) as { dst: string; dev?: string; protocol?: string; metric?: number; gateway?: string }[];
+            const used = routes.filter((x) => x.dst !== "default" && x.dev === rt.dev && (x.gateway ?? "") === (rt.gateway ?? "")).sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0))[0];
+            actual = rt.dev === "sy-vxlan" ? "vxlan" : rt.dev === "sy-ipip" ? "ipip" : used?.protocol === "bird" ? "bgp" : "native";
+          } catch {
+            actual = "unknown";
+          }
+          const want = expected.get(t.node);
+          return { t, ok: r.code === 0, onPlan: want === undefined || want === "none" || want === actual, actual, want };
+        }),
+      );
+      if (this.prober !== p) return;
+      const failed = results.filter((r) => !r.ok).map((r) => `${r.t.node} (${r.t.address})`);
+      const offPlan = results.filter((r) => r.ok && !r.onPlan).map((r) => `${r.t.node} via ${r.actual}, planned ${r.want}`);
+      this.counters.probeRounds++;
+      if (failed.length > 0) {
+        p.okRounds = 0;
+        p.failedRounds++;
+        p.lastFailure = `no answer from ${failed.join(", ")} to ${source}`;
+      } else if (offPlan.length > 0) {
+        p.okRounds = 0;
+        p.waiting = `traffic not yet on the planned transport: ${offPlan.join(", ")}`;
+      } else {
+        p.okRounds++;
+        delete p.waiting;
+      }
+      try {
+        await this.nnApi().PatchStatus({
+          metadata: { name: this.opts.node },
+          status: { health: { epoch: p.epoch, okRounds: p.okRounds, failedRounds: p.failedRounds, ...(p.lastFailure ? { lastFailure: p.lastFailure } : {}), waiting: p.waiting ?? null, at: new Date().toISOString() } },
+        } as never);
+      } catch (e) {
+        this.log.warn({ err: String(e) }, "could not report probe round");
+      }
+      if (this.prober === p && !this.stopped) p.timer = setTimeout(() => void round(), health.intervalMs);
+    };
+    void round();
   }
 
   private async reportStatus(nn: NNObject, spec: NodeNetworkSpec, ok: boolean, problems: string[], routing: RoutingPlan, modeConditions: { reason: string; message: string }[]): Promise<void> {

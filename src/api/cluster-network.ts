@@ -123,14 +123,20 @@ export const MigrationStatusSchema = z
     phase: z.enum(MIGRATION_PHASES).describe("Where the migration is: Preflight, Prepare, Canary, Gate, Rolling, Finalize, Completed, Paused, RollingBack, RolledBack, Failed or Blocked."),
     from: ModeSchema.describe("The mode the cluster is moving from."),
     to: ModeSchema.describe("The mode the cluster is moving to."),
+    generation: z.int().min(0).optional().describe("The ClusterNetwork generation the migration started for (editing the object retries a blocked or rolled-back migration)."),
     startedAt: z.string().optional().describe("When the migration started (RFC 3339)."),
+    since: z.string().optional().describe("When the current phase or step began (RFC 3339); timeouts count from here."),
+    stage: z.enum(["switch", "grace", "cleanup"]).optional().describe("Within Finalize and RollingBack: switching sending sides, waiting out the grace period, or removing the other mode's state."),
+    pausedFrom: z.enum(MIGRATION_PHASES).optional().describe("The phase a paused migration resumes into."),
+    batches: z.array(z.array(z.string())).optional().describe("The node batches, in order; the first is the canary batch. Fixed at Preflight."),
+    migratedBatches: z.int().min(0).optional().describe("How many batches (from the first) send with the target mode."),
+    epoch: z.int().min(0).optional().describe("The current health-gate epoch (agents report probe rounds per epoch)."),
     nodesTotal: z.int().min(0).optional().describe("Nodes taking part."),
     nodesMigrated: z.int().min(0).optional().describe("Nodes whose sending side uses the target mode."),
-    currentBatch: z.int().min(0).optional().describe("The batch in progress (0 = canaries)."),
-    batches: z.int().min(0).optional().describe("Batches in all, canaries included."),
-    message: z.string().optional().describe("What is happening now, or why the migration stopped."),
+    reason: z.string().optional().describe("Why the migration was blocked, failed or rolled back."),
+    message: z.string().optional().describe("What is happening now."),
   })
-  .describe("Progress of a change of mode.");
+  .describe("Progress of a change of mode, persisted so a restarted controller resumes exactly where it was.");
 
 export const ClusterNetworkStatusSchema = z
   .strictObject({
@@ -152,6 +158,10 @@ export const ClusterNetworkStatusSchema = z
       })
       .optional()
       .describe("Pod block allocation."),
+    activeConfig: z
+      .strictObject({ vxlan: VxlanConfigSchema.optional(), bgp: BgpConfigSchema.optional() })
+      .optional()
+      .describe("The settings of the active mode, kept so a migration away from it (and a rollback to it) uses them after the spec has moved on."),
     migration: MigrationStatusSchema.optional(),
     conditions: z.array(ConditionSchema).optional().describe("Ready, Progressing, Degraded, MigrationBlocked and others."),
   })

@@ -24,6 +24,16 @@ export const NodeNetworkSpecSchema = z
     mtu: z.int().min(0).max(9000).describe("The pod MTU in force on this node."),
     routing: OpaqueSectionSchema("Per-peer transport, routes, devices, FDB and neighbour entries, and BGP settings."),
     policy: OpaqueSectionSchema("The NetworkPolicy slice for this node's pods and the address groups it references."),
+    health: z
+      .strictObject({
+        epoch: z.int().min(0).describe("The gate epoch the probe rounds count for."),
+        intervalMs: z.int().min(100).describe("Time between probe rounds, in milliseconds."),
+        targets: z
+          .array(z.strictObject({ node: z.string().describe("The peer node."), address: Ipv4AddressSchema.describe("The peer's health address (its block's first address).") }))
+          .describe("Peers to probe through the pod-network routes."),
+      })
+      .optional()
+      .describe("Health probing during a migration gate; absent otherwise."),
   })
   .describe("The compiled plan for one node.");
 export type NodeNetworkSpec = z.infer<typeof NodeNetworkSpecSchema>;
@@ -48,6 +58,17 @@ export const NodeNetworkStatusSchema = z
       )
       .optional()
       .describe("Health probe results used by migration gates."),
+    health: z
+      .strictObject({
+        epoch: z.int().min(0).describe("The gate epoch these rounds belong to."),
+        okRounds: z.int().min(0).describe("Consecutive probe rounds in which every target answered."),
+        failedRounds: z.int().min(0).describe("Probe rounds with at least one unanswered target."),
+        lastFailure: z.string().optional().describe("The targets that did not answer in the last failed round."),
+        waiting: z.string().optional().describe("Why the last round did not count although every target answered (e.g. traffic still on the old transport)."),
+        at: z.string().optional().describe("When the last round finished (RFC 3339)."),
+      })
+      .optional()
+      .describe("Health probe rounds for the current migration gate."),
     conditions: z.array(ConditionSchema).optional().describe("Applied, Degraded, and mode-specific conditions such as ModeUnsupported."),
   })
   .describe("What the node agent applied and observed.");

@@ -38,6 +38,8 @@ export interface ClusterPlanInput {
   readonly modesInUse?: readonly Mode[];
   /** Settings of a migration's source mode once the spec no longer carries them. */
   readonly sourceConfig?: Parameters<typeof compileRoutingPlan>[2];
+  /** During a migration gate: agents probe peers' health addresses for this epoch. */
+  readonly probe?: { readonly epoch: number; readonly intervalMs: number; readonly maxTargets?: number };
 }
 
 export interface PlanDiagnostic {
@@ -53,9 +55,20 @@ export interface ClusterPlans {
   readonly diagnostics: readonly PlanDiagnostic[];
 }
 
-/** The plan hash: content only (routing, policy, backend), never bookkeeping such as the generation. */
-export function planHash(routing: RoutingPlan, policy: NodePolicySlice & { backend: string }): string {
-  return shortHash(canonicalJson({ routing, policy }), 16);
+/** The plan hash: content only (routing, policy, backend, health probing), never bookkeeping such as the generation. */
+export function planHash(routing: RoutingPlan, policy: NodePolicySlice & { backend: string }, health?: NodeNetworkSpec["health"]): string {
+  return shortHash(canonicalJson({ routing, policy, ...(health ? { health } : {}) }), 16);
+}
+
+/** Up to `max` peers to probe, a deterministic spread over the cluster (so migrated and unmigrated nodes both appear). */
+export function healthTargets(self: string, peers: readonly { name: string; address?: string }[], max: number): { node: string; address: string }[] {
+  return peers
+    .filter((p) => p.name !== self && p.address !== undefined)
+    .map((p) => ({ node: p.name, address: p.address!, key: shortHash(`${self}/${p.name}`, 8) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .slice(0, max)
+    .map(({ node, address }) => ({ node, address }))
+    .sort((a, b) => (a.node < b.node ? -1 : 1));
 }
 
 export function compileClusterPlans(input: ClusterPlanInput): ClusterPlans {
@@ -91,11 +104,23 @@ export function compileClusterPlans(input: ClusterPlanInput): ClusterPlans {
     const routing = compileRoutingPlan({ spec: input.spec, nodes: routingNodes, modesInUse, borrowed }, node.name, input.sourceConfig ?? {});
     for (const d of routing.diagnostics) diagnostics.push({ node: node.name, reason: d.reason, message: d.message });
     const policy = { ...slicePolicyForNode(model, node.name), backend: input.spec.policy.backend };
+    const health: NodeNetworkSpec["health"] = input.probe
+      ? {
+          epoch: input.probe.epoch,
+          intervalMs: input.probe.intervalMs,
+          targets: healthTargets(
+            node.name,
+            routingNodes.map((n) => ({ name: n.name, ...(n.block ? { address: n.block.split("/")[0]! } : {}) })),
+            input.probe.maxTargets ?? 8,
+          ),
+        }
+      : undefined;
     const spec: NodeNetworkSpec = {
       nodeName: node.name,
       clusterNetwork: input.clusterNetwork,
       generation: input.generation,
-      planHash: planHash(routing, policy),
+      planHash: planHash(routing, policy, health),
+      ...(health ? { health } : {}),
       nodeIP: node.ip,
       ...(routing.block ? { block: routing.block } : {}),
       mode: routing.mode,

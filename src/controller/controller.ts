@@ -16,8 +16,11 @@ import { createLogger, type Logger } from "./log";
 import { ControllerMetrics } from "./metrics";
 import { CoalescingScheduler } from "./scheduler";
 import { namespaceFromObject, nodeFromObject, podFromObject } from "./snapshot";
-import { computeClusterStatus, type NodeRealization } from "./status";
+import { computeClusterStatus, mergePatchFor, type NodeRealization } from "./status";
 import { ClusterStore, type KObj, type Phase, type WatchedKind, WATCHED } from "./store";
+import { layoutOf, transition } from "../migration/machine";
+import { TERMINAL_PHASES, type MigrationState } from "../migration/types";
+import { healthOf, MIGRATION_CONTROL_ANNOTATION, migrationSettings, preflightBlockers, stateFromStatus, statusFromState } from "./migration-driver";
 
 export interface ControllerOptions {
   readonly identity?: string;
@@ -165,6 +168,7 @@ export class Controller {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const w of this.watchers.splice(0)) w.close();
     this.scheduler.stop();
     await this.leader?.stop(true);
@@ -199,6 +203,13 @@ export class Controller {
     } catch (e) {
       this.log.debug({ err: String(e) }, "event not recorded");
     }
+  }
+
+  private wakeTimer: NodeJS.Timeout | undefined;
+  /** Runs a pass at `at` even if nothing changes (migration timeouts and grace periods). */
+  private wakeAt(at: number): void {
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => this.scheduler.trigger(), Math.max(0, at - this.now()) + 5);
   }
 
   /** Observes the implementation delay of changes whose affected nodes have now all applied their plans. */
@@ -245,7 +256,7 @@ export class Controller {
     const spec = parsed.value.spec;
     const generation = cn.metadata?.generation ?? 1;
     const prevStatus = cn["status"] as ClusterNetworkStatus | undefined;
-    const activeMode: Mode = prevStatus?.activeMode ?? spec.mode;
+    let activeMode: Mode = prevStatus?.activeMode ?? spec.mode;
 
     const nodes: ClusterNode[] = [];
     const diagnostics: PlanDiagnostic[] = [];
@@ -262,17 +273,66 @@ export class Controller {
       const b = (nn["spec"] as { block?: string } | undefined)?.block;
       if (b && nn.metadata?.name) previousBlocks[nn.metadata.name] = b;
     }
-    const plans = compileClusterPlans({
-      clusterNetwork: cn.metadata?.name ?? "default",
+    // The migration driver: the layout (who sends with what, what everyone receives, gate probing)
+    // follows the state persisted in status.migration; transition() decides the next step from what the
+    // agents report for the plans of the current step.
+    const now = this.now();
+    const nodeNames = nodes.map((n) => n.name).sort();
+    const settings = migrationSettings(spec, nodes);
+    const sourceConfig = { ...(prevStatus?.activeConfig?.vxlan ? { vxlan: prevStatus.activeConfig.vxlan } : {}), ...(prevStatus?.activeConfig?.bgp ? { bgp: prevStatus.activeConfig.bgp } : {}) };
+    const compileFor = (state: MigrationState | undefined, active: Mode) => {
+      const layout = layoutOf(state, active, nodeNames, settings);
+      return compileClusterPlans({
+        clusterNetwork: cn.metadata?.name ?? "default",
+        generation,
+        spec,
+        nodes,
+        namespaces,
+        pods,
+        policies,
+        previousBlocks,
+        defaultMode: active,
+        nodeModes: layout.nodeModes,
+        modesInUse: layout.modesInUse,
+        sourceConfig,
+        ...(layout.probe ? { probe: layout.probe } : {}),
+      });
+    };
+    const state0 = stateFromStatus(prevStatus?.migration, now);
+    let plans = compileFor(state0, activeMode);
+    const nnByName = new Map(this.store.caches.NodeNetwork.list().map((o) => [o.metadata?.name ?? "", o]));
+    const lagging = nodeNames.filter((n) => (nnByName.get(n)?.["status"] as { appliedHash?: string } | undefined)?.appliedHash !== plans.plans.get(n)?.planHash);
+    const control = cn.metadata?.annotations?.[MIGRATION_CONTROL_ANNOTATION];
+    const starting = spec.mode !== activeMode && (!state0 || TERMINAL_PHASES.includes(state0.phase));
+    const blockers =
+      starting || state0?.phase === "Preflight"
+        ? preflightBlockers(spec.mode, spec, nodes, Object.fromEntries([...plans.plans].flatMap(([n, p]) => (p.block ? [[n, p.block]] : []))), nnByName, sourceConfig)
+        : [];
+    const decision = transition(state0, {
+      now,
+      specMode: spec.mode,
+      activeMode,
       generation,
-      spec,
-      nodes,
-      namespaces,
-      pods,
-      policies,
-      previousBlocks,
-      defaultMode: activeMode,
+      settings,
+      nodes: nodeNames,
+      ...(control === "pause" || control === "resume" || control === "abort" ? { control } : {}),
+      blockers,
+      lagging,
+      health: Object.fromEntries(nodeNames.map((n) => [n, healthOf(nnByName.get(n))])),
     });
+    if (JSON.stringify(decision.state) !== JSON.stringify(state0) || decision.activeMode !== activeMode) {
+      plans = compileFor(decision.state, decision.activeMode);
+      activeMode = decision.activeMode;
+    }
+    for (const e of decision.events) await this.emitEvent(cn, e.type, e.reason, e.message);
+    if (control !== undefined) {
+      await K8s(GenericKind, { kindOverride: ClusterNetworkGVK, name: cn.metadata?.name ?? "default" })
+        .Patch([{ op: "remove", path: `/metadata/annotations/${MIGRATION_CONTROL_ANNOTATION.replace("/", "~1")}` }])
+        .catch((e: unknown) => this.log.warn({ err: String(e) }, "could not clear the migration control annotation"));
+    }
+    if (decision.wakeAt !== undefined) this.wakeAt(decision.wakeAt);
+    const migrationStatus = statusFromState(decision.state);
+    const migrating = decision.state !== undefined && !TERMINAL_PHASES.includes(decision.state.phase);
     diagnostics.push(...plans.diagnostics);
 
     // Publish changed plans (server-side apply, our field manager), then garbage-collect.
@@ -336,15 +396,22 @@ export class Controller {
       ipam: plans.ipam,
       ...(prevStatus ? { previous: prevStatus } : {}),
       now: new Date(this.now()).toISOString(),
-      ...(activeMode !== spec.mode
-        ? { extraConditions: [{ type: "MigrationBlocked", status: "True" as const, reason: "MigrationDriverMissing", message: `spec.mode asks for ${spec.mode}, nodes send with ${activeMode}: a change of mode is rolled out by the migration driver`, observedGeneration: generation }] }
-        : {}),
+      ...(migrationStatus ? { migration: migrationStatus } : {}),
+      activeConfig: migrating || activeMode !== spec.mode ? (prevStatus?.activeConfig ?? {}) : { ...(spec.vxlan ? { vxlan: spec.vxlan } : {}), ...(spec.bgp ? { bgp: spec.bgp } : {}) },
+      extraConditions: [
+        decision.state?.phase === "Blocked"
+          ? { type: "MigrationBlocked", status: "True" as const, reason: "PreflightFailed", message: decision.state.reason ?? decision.state.message, observedGeneration: generation }
+          : { type: "MigrationBlocked", status: "False" as const, reason: "NotBlocked", message: "no migration is blocked", observedGeneration: generation },
+        migrating
+          ? { type: "Migrating", status: "True" as const, reason: decision.state!.phase, message: decision.state!.message, observedGeneration: generation }
+          : { type: "Migrating", status: "False" as const, reason: decision.state?.phase ?? "Idle", message: decision.state?.message ?? "no migration in progress", observedGeneration: generation },
+      ],
     });
     this.metrics.nodes.set({ state: "desired" }, status.nodes?.desired ?? 0);
     this.metrics.nodes.set({ state: "realized" }, status.nodes?.realized ?? 0);
     const comparable = JSON.stringify({ ...status, conditions: status.conditions?.map((c) => ({ ...c, lastTransitionTime: "" })) });
     if (comparable !== this.lastStatusJson) {
-      await K8s(GenericKind, { kindOverride: ClusterNetworkGVK }).PatchStatus({ metadata: { name: cn.metadata?.name }, status } as never);
+      await K8s(GenericKind, { kindOverride: ClusterNetworkGVK }).PatchStatus({ metadata: { name: cn.metadata?.name }, status: mergePatchFor(prevStatus, status) } as never);
       this.lastStatusJson = comparable;
       this.counters.statusWrites++;
       this.metrics.writes.inc({ kind: "ClusterNetwork", verb: "patch-status" });

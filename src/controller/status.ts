@@ -25,6 +25,7 @@ export interface StatusInput {
   /** Extra conditions owned by other parts (e.g. the migration driver). */
   readonly extraConditions?: readonly Omit<Condition, "lastTransitionTime">[];
   readonly migration?: ClusterNetworkStatus["migration"];
+  readonly activeConfig?: ClusterNetworkStatus["activeConfig"];
 }
 
 function cond(type: string, ok: boolean, reason: string, message: string, generation: number): Omit<Condition, "lastTransitionTime"> {
@@ -81,6 +82,7 @@ export function computeClusterStatus(input: StatusInput): ClusterNetworkStatus {
     targetMode: input.targetMode,
     nodes: { desired: s.desired, realized: s.realized },
     ipam: input.ipam,
+    ...(input.activeConfig ? { activeConfig: input.activeConfig } : {}),
     ...(input.migration ? { migration: input.migration } : {}),
     conditions: mergeConditions(input.previous?.conditions, conditions, input.now),
   };
@@ -89,4 +91,17 @@ export function computeClusterStatus(input: StatusInput): ClusterNetworkStatus {
 function reasonOf(diags: readonly PlanDiagnostic[], failing: readonly string[]): string {
   if (diags.length > 0) return [...new Set(diags.map((d) => d.reason))].sort().join(",");
   return failing.length > 0 ? "AgentProblems" : "NoProblems";
+}
+
+/**
+ * A JSON merge patch (RFC 7386) that turns `prev` into `next`: keys that disappeared are set to null,
+ * which is how a merge patch deletes them (a status written without them would keep the stale values).
+ */
+export function mergePatchFor(prev: unknown, next: unknown): unknown {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObj(prev) || !isObj(next)) return next;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(next)) out[k] = isObj(v) && isObj(prev[k]) ? mergePatchFor(prev[k], v) : v;
+  for (const k of Object.keys(prev)) if (!(k in next)) out[k] = null;
+  return out;
 }
