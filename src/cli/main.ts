@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { runConformanceCommand, type ConformanceCliOptions } from "./conformance";
 import { runAgentCommand, runControllerCommand } from "./daemons";
 import { runDemo } from "./demo";
+import { DEFAULT_LAB_PREFIX, runLabDown, runLabProbe, runLabServe, runLabStatus, runLabUp, type LabUpOptions } from "./lab";
+import { runMigrateControl, runMigrateStatus, runMigrateTo, type MigrateOptions } from "./migrate";
 import { runValidate } from "./validate";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -39,6 +41,46 @@ export async function main(argv: string[]): Promise<number> {
       code = await runConformanceCommand(file, opts);
     });
 
+  const migrate = program
+    .command("migrate")
+    .description("change the mode of a live cluster: canary nodes first, health-gated batches, automatic rollback")
+    .option("--to <mode>", "the target mode: vxlan, ipip, host-gw or bgp")
+    .option("--canary <n>", "how many nodes migrate first")
+    .option("--batch <n|p%>", "nodes per batch after the canaries, a count or a percentage")
+    .option("--bgp-as <asn>", "AS number when moving to bgp without spec.bgp (default 64512)")
+    .option("--bgp-topology <t>", "full-mesh, route-reflectors or tor when moving to bgp without spec.bgp")
+    .option("--wait", "follow the migration until it completes or rolls back (exit 0 only when completed)")
+    .option("--timeout <seconds>", "how long --wait waits", "600")
+    .option("--name <name>", "the ClusterNetwork", "default")
+    .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    .action(async (opts: MigrateOptions) => {
+      if (!opts.to) {
+        console.error("error: --to MODE is required (or use: migrate pause|resume|abort|status)");
+        code = 2;
+        return;
+      }
+      code = await runMigrateTo(opts);
+    });
+  for (const action of ["pause", "resume", "abort"] as const) {
+    migrate
+      .command(action)
+      .description(`${action} the migration in progress`)
+      .option("--name <name>", "the ClusterNetwork", "default")
+      .option("--kubeconfig <file>", "kubeconfig")
+      .action(async (opts: { name: string; kubeconfig?: string }) => {
+        code = await runMigrateControl(action, opts);
+      });
+  }
+  migrate
+    .command("status")
+    .description("show the migration: phase, batches, nodes done, gate results, conditions")
+    .option("--name <name>", "the ClusterNetwork", "default")
+    .option("--kubeconfig <file>", "kubeconfig")
+    .option("--json", "the raw status.migration")
+    .action(async (opts: { name: string; kubeconfig?: string; json?: boolean }) => {
+      code = await runMigrateStatus(opts);
+    });
+
   program
     .command("controller")
     .description("run the controller (watches ClusterNetwork, NetworkPolicies, Pods, Namespaces, Nodes; publishes NodeNetworks)")
@@ -66,6 +108,53 @@ export async function main(argv: string[]): Promise<number> {
     .description("the lab demo on the embedded default (the README's main job)")
     .action(async () => {
       code = await runDemo({ root: ROOT });
+    });
+
+  const labIo = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) };
+  const lab = program.command("lab").description("the embedded default: a whole cluster of network namespaces on this machine");
+  const withUpOptions = (c: Command): Command =>
+    c
+      .option("--prefix <prefix>", "namespace prefix of the lab (ends with '-')", DEFAULT_LAB_PREFIX)
+      .option("--nodes <n>", "nodes", "4")
+      .option("--subnets <k>", "underlay subnets (nodes spread over them)", "2")
+      .option("--mode <mode>", "vxlan, ipip, host-gw or bgp: applies samples/<mode>.yaml (bgp: top-of-rack)", "vxlan")
+      .option("--cluster-network <file>", "apply this ClusterNetwork YAML instead of the mode's sample")
+      .option("--pods-per-node <n>", "generated pods per node", "2")
+      .option("--processes", "run the controller and the agents as child processes instead of in the supervisor");
+  withUpOptions(lab.command("up").description("start a lab cluster in the background; prints the KUBECONFIG to use"))
+    .option("--timeout <seconds>", "give up when not Ready by then", "120")
+    .action(async (opts: LabUpOptions) => {
+      code = await runLabUp(opts, labIo);
+    });
+  withUpOptions(lab.command("serve", { hidden: true }).description("the supervisor process `lab up` starts"))
+    .action(async (opts: LabUpOptions) => {
+      code = await runLabServe(opts, labIo);
+    });
+  lab
+    .command("status")
+    .description("nodes (netns, IP, subnet, block, mode, applied) and pods (node, netns, IP) of a lab")
+    .option("--prefix <prefix>", "namespace prefix of the lab", DEFAULT_LAB_PREFIX)
+    .option("--json", "machine-readable output")
+    .action(async (opts: { prefix?: string; json?: boolean }) => {
+      code = await runLabStatus(opts, labIo);
+    });
+  lab
+    .command("probe")
+    .description("the pod-to-pod reachability matrix, with real packets")
+    .option("--prefix <prefix>", "namespace prefix of the lab", DEFAULT_LAB_PREFIX)
+    .option("--port <port>", "destination port", "80")
+    .option("--protocol <protocol>", "TCP, UDP or SCTP", "TCP")
+    .option("--timeout <ms>", "per-probe timeout (what a denied cell costs)", "800")
+    .option("--json", "machine-readable output")
+    .action(async (opts: { prefix?: string; port?: string; protocol?: string; timeout?: string; json?: boolean }) => {
+      code = await runLabProbe(opts, labIo);
+    });
+  lab
+    .command("down")
+    .description("stop a lab and remove everything it made (also after a crash)")
+    .option("--prefix <prefix>", "namespace prefix of the lab", DEFAULT_LAB_PREFIX)
+    .action(async (opts: { prefix?: string }) => {
+      code = await runLabDown(opts, labIo);
     });
 
   try {

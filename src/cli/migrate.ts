@@ -1,0 +1,158 @@
+// `switchyard migrate ...`: change the mode of a live cluster and follow the rollout. The command only
+// edits the ClusterNetwork (spec.mode and the rollout knobs, or a control annotation); the controller's
+// migration driver does the work, so `kubectl edit` has exactly the same effect.
+import { GenericKind, K8s } from "kubernetes-fluent-client";
+import { MODES, type ClusterNetworkStatus, type Mode } from "../api/cluster-network";
+import { MIGRATION_CONTROL_ANNOTATION } from "../controller/migration-driver";
+import { ClusterNetworkGVK } from "../controller/kinds";
+
+type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
+type CN = { metadata?: { name?: string; annotations?: Record<string, string> }; spec?: Record<string, unknown>; status?: ClusterNetworkStatus };
+
+export interface MigrateOptions {
+  to?: string;
+  canary?: string;
+  batch?: string;
+  wait?: boolean;
+  name: string;
+  kubeconfig?: string;
+  bgpAs?: string;
+  bgpTopology?: string;
+  timeout?: string;
+}
+
+function api(name?: string) {
+  return K8s(GenericKind, { kindOverride: ClusterNetworkGVK, ...(name ? { name } : {}) });
+}
+
+function apiError(e: unknown): string {
+  const d = (e as { data?: { message?: string }; status?: number; statusText?: string }) ?? {};
+  return d.data?.message ?? (d.status ? `${d.status} ${d.statusText ?? ""}` : String(e));
+}
+
+async function getCN(name: string): Promise<CN> {
+  return (await api().Get(name)) as CN;
+}
+
+/** One line per change of what a user cares about: phase, batches, nodes done, the message. */
+export function describeProgress(st: ClusterNetworkStatus | undefined): string {
+  const m = st?.migration;
+  if (!m) return `phase ${st?.phase ?? "?"}, active mode ${st?.activeMode ?? "?"} (no migration)`;
+  const batches = m.batches?.length ?? 0;
+  const stage = m.stage ? `/${m.stage}` : "";
+  return `${m.from} -> ${m.to}: ${m.phase}${stage}  batches ${m.migratedBatches ?? 0}/${batches}  nodes ${m.nodesMigrated ?? 0}/${m.nodesTotal ?? 0}  realized ${st?.nodes?.realized ?? 0}/${st?.nodes?.desired ?? 0}  ${m.message ?? ""}`;
+}
+
+export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
+  if (opts.kubeconfig) process.env["KUBECONFIG"] = opts.kubeconfig;
+  const to = opts.to as Mode;
+  if (!MODES.includes(to)) {
+    console.error(`error: --to must be one of ${MODES.join(", ")}`);
+    return 2;
+  }
+  let cn: CN;
+  try {
+    cn = await getCN(opts.name);
+  } catch (e) {
+    console.error(`error: cannot read ClusterNetwork ${opts.name}: ${apiError(e)}`);
+    return 2;
+  }
+  const spec = cn.spec ?? {};
+  const ops: Op[] = [{ op: spec["mode"] === undefined ? "add" : "replace", path: "/spec/mode", value: to }];
+  // Keep the spec valid for the new mode: mode-specific blocks move with the mode.
+  if (to !== "vxlan" && spec["vxlan"] !== undefined) ops.push({ op: "remove", path: "/spec/vxlan" });
+  if (to !== "bgp" && spec["bgp"] !== undefined) ops.push({ op: "remove", path: "/spec/bgp" });
+  if ((to === "host-gw" || to === "bgp") && spec["crossSubnet"] === true) ops.push({ op: "replace", path: "/spec/crossSubnet", value: false });
+  if (to === "bgp" && spec["bgp"] === undefined) {
+    ops.push({ op: "add", path: "/spec/bgp", value: { asNumber: Number(opts.bgpAs ?? 64512), topology: opts.bgpTopology ?? "full-mesh" } });
+  }
+  const migration = (spec["migration"] ?? {}) as Record<string, unknown>;
+  const mig: Record<string, unknown> = { ...migration };
+  if (opts.canary !== undefined) mig["canary"] = { nodes: Number(opts.canary) };
+  if (opts.batch !== undefined) mig["batchSize"] = /^\d+$/.test(opts.batch) ? Number(opts.batch) : opts.batch;
+  if (opts.canary !== undefined || opts.batch !== undefined) ops.push({ op: spec["migration"] === undefined ? "add" : "replace", path: "/spec/migration", value: mig });
+  try {
+    await api(opts.name).Patch(ops as never);
+  } catch (e) {
+    console.error(`error: the ClusterNetwork was not changed: ${apiError(e)}`);
+    return 1;
+  }
+  console.log(`ClusterNetwork ${opts.name}: spec.mode set to ${to}; the controller migrates node by node (canaries first, gated batches).`);
+  if (!opts.wait) return 0;
+  return followMigration(opts.name, to, Number(opts.timeout ?? 600) * 1000);
+}
+
+export async function followMigration(name: string, to: Mode, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  let sawMigration = false;
+  while (Date.now() < deadline) {
+    let cn: CN;
+    try {
+      cn = await getCN(name);
+    } catch (e) {
+      console.error(`warning: ${apiError(e)}`);
+      await new Promise((r) => setTimeout(r, 500));
+      continue;
+    }
+    const st = cn.status;
+    const m = st?.migration;
+    if (m && m.to === to) sawMigration = true;
+    const line = describeProgress(st);
+    if (line !== last) {
+      console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+      last = line;
+    }
+    if (sawMigration && m && ["Completed", "RolledBack", "Failed", "Blocked"].includes(m.phase) && st?.phase !== "Progressing") {
+      if (m.phase === "Completed") {
+        console.log(`migration to ${to} completed; active mode ${st?.activeMode}`);
+        return 0;
+      }
+      console.log(`migration to ${to} ended ${m.phase}: ${m.reason ?? m.message ?? ""}`);
+      return 1;
+    }
+    if (!sawMigration && st?.activeMode === to && st.phase === "Ready") {
+      console.log(`already on ${to}`);
+      return 0;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.error(`timed out after ${timeoutMs / 1000}s; the migration continues: \`switchyard migrate status\``);
+  return 1;
+}
+
+export async function runMigrateControl(action: "pause" | "resume" | "abort", opts: { name: string; kubeconfig?: string }): Promise<number> {
+  if (opts.kubeconfig) process.env["KUBECONFIG"] = opts.kubeconfig;
+  try {
+    const cn = await getCN(opts.name);
+    const ops: Op[] = cn.metadata?.annotations
+      ? [{ op: "add", path: `/metadata/annotations/${MIGRATION_CONTROL_ANNOTATION.replace("/", "~1")}`, value: action }]
+      : [{ op: "add", path: "/metadata/annotations", value: { [MIGRATION_CONTROL_ANNOTATION]: action } }];
+    await api(opts.name).Patch(ops as never);
+    console.log(`asked the controller to ${action} the migration of ClusterNetwork ${opts.name}`);
+    console.log(describeProgress(cn.status));
+    return 0;
+  } catch (e) {
+    console.error(`error: ${apiError(e)}`);
+    return 1;
+  }
+}
+
+export async function runMigrateStatus(opts: { name: string; kubeconfig?: string; json?: boolean }): Promise<number> {
+  if (opts.kubeconfig) process.env["KUBECONFIG"] = opts.kubeconfig;
+  try {
+    const cn = await getCN(opts.name);
+    if (opts.json) {
+      console.log(JSON.stringify(cn.status?.migration ?? null, null, 2));
+      return 0;
+    }
+    console.log(describeProgress(cn.status));
+    const m = cn.status?.migration;
+    if (m?.batches) m.batches.forEach((b, i) => console.log(`  batch ${i}${i === 0 ? " (canary)" : ""}: ${b.join(", ")}${i < (m.migratedBatches ?? 0) ? `  -> ${m.to}` : ""}`));
+    for (const c of cn.status?.conditions ?? []) console.log(`  ${c.type}=${c.status} (${c.reason}): ${c.message}`);
+    return 0;
+  } catch (e) {
+    console.error(`error: ${apiError(e)}`);
+    return 1;
+  }
+}
