@@ -147,6 +147,7 @@ function serveArgs(opts: LabUpOptions, prefix: string): string[] {
     ...(opts.podsPerNode ? ["--pods-per-node", opts.podsPerNode] : []),
     ...(opts.clusterNetwork ? ["--cluster-network", opts.clusterNetwork] : []),
     ...(opts.processes ? ["--processes"] : []),
+    ...(opts.timeout ? ["--timeout", opts.timeout] : []),
   ];
 }
 
@@ -205,11 +206,19 @@ export async function runLabUp(opts: LabUpOptions, io: LabIo): Promise<number> {
     for (const line of text.slice(offset, end).split("\n")) if (line !== "" && !line.startsWith("{")) io.out(`  ${line}`);
     offset = end;
   };
+  // Ctrl-C while waiting takes the half-built lab down again instead of leaving it behind.
+  let interrupted: string | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted = sig;
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   let ready: ReadyRecord | undefined;
   try {
     ready = await waitFor(
       "the lab to be Ready",
       async () => {
+        if (interrupted !== undefined) throw new Error(`${interrupted} received`);
         follow();
         const r = await readJson<ReadyRecord>(f.ready);
         if (r !== undefined && r.pid === pid) return r;
@@ -221,12 +230,26 @@ export async function runLabUp(opts: LabUpOptions, io: LabIo): Promise<number> {
     );
   } catch (e) {
     follow();
-    io.err(`error: ${(e as Error).message}; see ${f.log}. Cleaning up.`);
+    if (interrupted === undefined) {
+      // The log goes with the lab: show its end (errors, agent and controller warnings) first.
+      const tail = (() => {
+        try {
+          return readFileSync(f.log, "utf8").trimEnd().split("\n").slice(-15);
+        } catch {
+          return [];
+        }
+      })();
+      for (const line of tail) io.err(`  | ${line}`);
+    }
+    io.err(`error: ${(e as Error).message}; cleaning up`);
     await labDown(cfg.prefix);
-    return 1;
+    return interrupted !== undefined ? 130 : 1;
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
   }
   follow();
-  io.out(`lab ${cfg.prefix} is up in ${((Date.now() - started) / 1000).toFixed(1)} s (cluster Ready ${(ready.readyMs / 1000).toFixed(1)} s after the supervisor started)`);
+  io.out(`lab ${cfg.prefix} is up in ${((Date.now() - started) / 1000).toFixed(1)} s (cluster settled ${(ready.readyMs / 1000).toFixed(1)} s after the supervisor started)`);
   io.out(`export KUBECONFIG=${ready.kubeconfig}`);
   io.out(`  kubectl get clusternetworks,nodenetworks     switchyard lab status     switchyard lab probe     switchyard lab down${cfg.prefix === DEFAULT_LAB_PREFIX ? "" : ` --prefix ${cfg.prefix}`}`);
   return 0;
@@ -251,10 +274,20 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
     mode: cfg.mode,
     ...(cfg.clusterNetwork ? { clusterNetwork: cfg.clusterNetwork } : {}),
     agentsInProcess: !cfg.processes,
+    // A mode that cannot serve every pair (host-gw across subnets) is a result to inspect, not a failure.
+    acceptDegraded: true,
+    // Give up (and say why) before `lab up` does.
+    readyTimeoutMs: Math.max(10, Number(opts.timeout ?? "120") - 10) * 1000,
     kubeconfigPath: f.kubeconfig,
     progress: (line) => io.out(`${stamp()} ${line}`),
   });
-  let server: Server | undefined;
+  // Created now, listening only once the cluster is Ready.
+  const server: Server = createServer((req, res) => {
+    void handleRequest(cluster, req.url ?? "/").then(({ status, body }) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(`${JSON.stringify(body)}\n`);
+    });
+  });
   let stopping: Promise<void> | undefined;
   let signalled: (sig: string) => void = () => undefined;
   const stopped = new Promise<string>((resolve) => {
@@ -264,7 +297,7 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
     stopping ??= (async () => {
       io.out(`${stamp()} ${sig}: tearing the lab down`);
       await rm(f.ready, { force: true });
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
       const r = await cluster.close();
       io.out(`${stamp()} down: ${r.destroyed.namespaces.length} namespaces removed${r.errors.length > 0 ? `; problems: ${r.errors.join("; ")}` : ""}`);
     })();
@@ -281,16 +314,10 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
     return 1;
   }
   const readyMs = Date.now() - t0;
-  server = createServer((req, res) => {
-    void handleRequest(cluster, req.url ?? "/").then(({ status, body }) => {
-      res.writeHead(status, { "content-type": "application/json" });
-      res.end(`${JSON.stringify(body)}\n`);
-    });
-  });
   const port = await new Promise<number>((resolve, reject) => {
-    server?.once("error", reject);
-    server?.listen(0, "127.0.0.1", () => {
-      const a = server?.address();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const a = server.address();
       resolve(typeof a === "object" && a !== null ? a.port : 0);
     });
   });
@@ -417,7 +444,7 @@ export async function runLabStatus(opts: { prefix?: string; json?: boolean }, io
     return 1;
   }
   io.out(`lab ${prefix}: ${s.up ? "up" : "NOT RUNNING"}${s.supervisor ? ` (supervisor pid ${s.supervisor.pid}${s.supervisor.alive ? "" : ", gone"})` : ""}`);
-  if (s.kubeconfig) io.out(`export KUBECONFIG=${s.kubeconfig}`);
+  if (s.up && s.kubeconfig) io.out(`export KUBECONFIG=${s.kubeconfig}`);
   if (s.clusterNetwork) {
     const c = s.clusterNetwork;
     io.out(`ClusterNetwork default: mode ${c.mode ?? "?"}, phase ${c.phase ?? "?"}, nodes realized ${c.realized ?? "?"}/${c.desired ?? "?"}`);

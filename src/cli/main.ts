@@ -120,9 +120,9 @@ export async function main(argv: string[]): Promise<number> {
       .option("--mode <mode>", "vxlan, ipip, host-gw or bgp: applies samples/<mode>.yaml (bgp: top-of-rack)", "vxlan")
       .option("--cluster-network <file>", "apply this ClusterNetwork YAML instead of the mode's sample")
       .option("--pods-per-node <n>", "generated pods per node", "2")
-      .option("--processes", "run the controller and the agents as child processes instead of in the supervisor");
+      .option("--processes", "run the controller and the agents as child processes instead of in the supervisor")
+      .option("--timeout <seconds>", "give up when not Ready by then", "120");
   withUpOptions(lab.command("up").description("start a lab cluster in the background; prints the KUBECONFIG to use"))
-    .option("--timeout <seconds>", "give up when not Ready by then", "120")
     .action(async (opts: LabUpOptions) => {
       code = await runLabUp(opts, labIo);
     });
