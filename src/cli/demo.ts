@@ -12,6 +12,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { LabCluster, type CellExpectation, type LabPodTemplate } from "../lab/cluster";
 import { runValidate } from "./validate";
+import { migrateLab } from "../lab/migration";
 
 export type DemoOptions = { root: string };
 
@@ -68,18 +69,34 @@ export const DEMO_POLICIES: readonly { summary: string; object: Record<string, u
   },
 ];
 
-// ==== MIGRATION HOOK: the migration driver's owner fills this in. ====
-/** Stage 5: a canary migration between modes on the running lab. */
+/** Stage 5: a canary migration between modes on the running lab, under continuous traffic. */
 export async function demoMigration(cluster: LabCluster): Promise<number> {
-  console.log("\n== 5. Canary migration (VXLAN -> BGP, canary node first, health gates, automatic rollback)");
-  if (!cluster.migrationAvailable()) {
-    console.log("   migration: not available yet");
-    return 0;
-  }
-  // TO FILL: change spec.mode on the live ClusterNetwork, follow status.migration (canary, batches, gates)
-  // with cluster.waitForReady, and probe with cluster.matrix during the rollout to show no cell was lost.
-  console.log("   migration: not available yet");
-  return 0;
+  console.log("\n== 5. Canary migration VXLAN -> BGP (top-of-rack peers), canary first, health gates, under traffic");
+  const pods = cluster.podsSorted();
+  const byNode = (n: string) => pods.filter((p) => p.node === n);
+  const nodes = cluster.lab.nodes.map((n) => n.name);
+  // Ping streams between pods on different nodes (across the router too), one long-lived TCP connection,
+  // and a flow the policies deny, probed all along.
+  const pairs = nodes.map((n, i) => [byNode(n)[0]!, byNode(nodes[(i + 1) % nodes.length]!)[0]!] as const);
+  const expected = await cluster.expected(PORT, "TCP");
+  const deniedCell = expected.flatMap((row, i) => row.map((c, j) => ({ c, i, j }))).find((x) => !x.c.connects && x.i !== x.j);
+  const deniedFlow = deniedCell ? [{ from: pods[deniedCell.i]!, to: pods[deniedCell.j]!, port: PORT, protocol: "TCP" as const }] : [];
+  const run = await migrateLab(cluster, "bgp", {
+    rollout: { canary: { nodes: 1 }, batchSize: 1, healthGate: { successfulRounds: 2, probeInterval: "1s", timeout: "60s" } },
+    traffic: { pingPairs: pairs, tcpPairs: [[pairs[0]![0], pairs[0]![1]]], tcpPort: 7007, denied: deniedFlow },
+    timeoutMs: 120_000,
+    progress: (l) => console.log(`   ${l}`),
+  });
+  const t = run.traffic!;
+  const lost = t.pings.reduce((a, p) => a + p.lost, 0);
+  const sent = t.pings.reduce((a, p) => a + p.transmitted, 0);
+  console.log(`   pings: ${sent} sent on ${t.pings.length} pairs at ${Math.min(...t.pings.map((p) => p.ratePerSecond))}-${Math.max(...t.pings.map((p) => p.ratePerSecond))}/s, ${lost} lost; longest gap between replies ${Math.max(...t.pings.map((p) => p.maxGapMs))} ms`);
+  for (const c of t.tcp) console.log(`   TCP ${c.from} -> ${c.to}: ${c.alive ? "alive" : "BROKEN"}, ${c.echoed} echoes, longest stall ${c.maxGapMs} ms${c.error ? ` (${c.error})` : ""}`);
+  for (const d of t.denied) console.log(`   denied flow ${d.from} -> ${d.to}:${PORT}: ${d.probes} probes during the migration, ${d.leaked} got through`);
+  const phase = run.final?.migration?.phase;
+  console.log(`   migration ${phase ?? "did not finish"} in ${(run.ms / 1000).toFixed(1)} s; active mode ${run.final?.activeMode ?? "?"}`);
+  const ok = phase === "Completed" && lost === 0 && t.tcp.every((c) => c.alive) && t.denied.every((d) => d.leaked === 0);
+  return ok ? 0 : 1;
 }
 
 const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWYZ";
@@ -187,6 +204,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     nodes: 4,
     subnets: 2,
     mode: "vxlan",
+    // The router also runs BIRD as a top-of-rack peer, ready for stage 5's move to BGP.
+    torRouter: true,
     pods: DEMO_PODS,
     progress: (line) => console.log(`   ${line}`),
   });

@@ -226,9 +226,9 @@ export class LabCluster {
   }
 
   // ==== MIGRATION HOOK (the migration driver's owner fills this in) ====
-  /** Whether this lab can run a canary mode migration (the controller's migration driver). Not yet. */
+  /** Whether this lab can run a canary mode migration (the controller's migration driver). */
   migrationAvailable(): boolean {
-    return false;
+    return true;
   }
 
   private checkpoint(): void {
@@ -420,9 +420,11 @@ export class LabCluster {
     if (problems.length === 0 && !(await this.controllerCaughtUp())) problems.push("the controller has not processed the latest changes yet");
     if (this.torRouter && problems.length === 0) {
       // The controller's Ready says the agents applied their plans; with a ToR the routes also have to
-      // cross the router's BGP sessions, so wait until its kernel has every node's block.
+      // cross the router's BGP sessions, so wait until its kernel has the block of every node that
+      // speaks BGP (a node in another mode runs no BIRD and announces nothing).
       const have = new Set(await torKernelRoutes(this.lab));
-      const missing = nns.map((n) => n.spec?.block).filter((b): b is string => b !== undefined && !have.has(b));
+      const speaking = nns.filter((n) => ((n.spec as { routing?: { bgp?: unknown } } | undefined)?.routing?.bgp) !== undefined);
+      const missing = speaking.map((n) => n.spec?.block).filter((b): b is string => b !== undefined && !have.has(b));
       if (missing.length > 0) problems.push(`the top-of-rack router has no route yet to ${missing.join(", ")}`);
     }
     const fingerprint = [cn.metadata?.resourceVersion ?? "", ...nns.map((n) => `${n.metadata?.name}@${n.metadata?.resourceVersion}`).sort()].join(",");
