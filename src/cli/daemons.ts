@@ -11,13 +11,14 @@ function untilSignal(): Promise<string> {
   });
 }
 
-export async function runControllerCommand(opts: { identity?: string; metricsPort?: string; leaseNamespace?: string; resync?: string }): Promise<number> {
+export async function runControllerCommand(opts: { identity?: string; metricsPort?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }): Promise<number> {
   const log = createLogger("controller");
   const controller = new Controller({
     log,
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...(opts.leaseNamespace ? { leaseNamespace: opts.leaseNamespace } : {}),
     ...(opts.resync ? { resyncIntervalMs: Number(opts.resync) * 1000 } : {}),
+    ...(opts.leaseDuration ? { leaseDurationSec: Number(opts.leaseDuration) } : {}),
   });
   if (opts.metricsPort !== undefined) {
     const server = await controller.metrics.serve(Number(opts.metricsPort));

@@ -8,6 +8,7 @@ import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import type { ClusterNetworkStatus, Mode } from "../api/cluster-network";
 import { formatDiagnostic } from "../api/diagnostics";
 import { parseClusterNetwork } from "../api/validate-cluster-network";
+import type { NodeNetworkSpec } from "../api/node-network";
 import { compileClusterPlans, type ClusterNode, type PlanDiagnostic } from "../compile/cluster-plan";
 import { shortHash } from "../model/names";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "./kinds";
@@ -59,6 +60,23 @@ function apiFor(k: WatchedKind): Api {
 
 type PendingDelay = { seenAt: number; targets: Map<string, string> };
 
+/** The result of one compile as the rest of a pass uses it. `specs` (the plan bodies) only right after a compile. */
+type CompiledPlans = {
+  /** Every compile input except the recorded blocks: store input version, ClusterNetwork identity, layout. */
+  readonly key: string;
+  /** The recorded blocks (from NodeNetworks) it was compiled with. */
+  readonly previousBlocks: Readonly<Record<string, string>>;
+  /** The blocks it allocated. */
+  readonly blocks: Readonly<Record<string, string>>;
+  readonly hashes: ReadonlyMap<string, string>;
+  readonly diagnostics: readonly PlanDiagnostic[];
+  readonly ipam: { readonly allocatedBlocks: number; readonly freeBlocks: number };
+  readonly specs?: ReadonlyMap<string, NodeNetworkSpec>;
+};
+
+/** Every entry of `a` is in `b`. */
+const within = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => Object.entries(a).every(([k, v]) => b[k] === v);
+
 export class Controller {
   readonly store = new ClusterStore();
   readonly metrics: ControllerMetrics;
@@ -73,6 +91,8 @@ export class Controller {
   private readonly pendingDelays: PendingDelay[] = [];
   private lastEventKey = new Map<string, string>();
   private lastStatusJson = "";
+  /** The last compile, without plan bodies (see compileFor in reconcile). */
+  private lastCompile: CompiledPlans | undefined;
   /** Counters for tests and benchmarks. */
   readonly counters = { publishes: 0, deletes: 0, statusWrites: 0, passes: 0, events: 0 };
 
@@ -119,9 +139,11 @@ export class Controller {
 
   /** Feeds one watch event into the store (kfc watchers and Pepr bindings both land here). */
   handleEvent(k: WatchedKind, phase: Phase, obj: KObj): void {
+    const inputVersion = this.store.planInputVersion;
     const changed = this.store.apply(k, phase, obj, this.now());
     if (k === "NodeNetwork") this.observeRealization();
-    if (changed) this.scheduler.trigger();
+    // A ClusterNetwork event that moved no input (our own status write coming back) needs no pass.
+    if (changed && (k !== "ClusterNetwork" || this.store.planInputVersion !== inputVersion)) this.scheduler.trigger();
   }
 
   /** Lists every watched kind and replaces the store's content (initial sync and periodic repair). */
@@ -165,13 +187,14 @@ export class Controller {
     this.log.info({ synced: this.store.isSynced() }, "controller started");
   }
 
-  async stop(): Promise<void> {
+  /** Stops watching and publishing; `releaseLease: false` behaves like a crash (a standby waits for expiry). */
+  async stop(opts: { releaseLease?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     for (const w of this.watchers.splice(0)) w.close();
     this.scheduler.stop();
-    await this.leader?.stop(true);
+    await this.leader?.stop(opts.releaseLease ?? true);
   }
 
   private pickClusterNetwork(): KObj | undefined {
@@ -265,9 +288,6 @@ export class Controller {
       if (r.node) nodes.push(r.node);
       else diagnostics.push({ node: o.metadata?.name ?? "?", reason: "NodeNotReady", message: r.problem ?? "not ready" });
     }
-    const pods = this.store.caches.Pod.list().map(podFromObject).filter((p): p is NonNullable<typeof p> => p !== undefined);
-    const namespaces = this.store.caches.Namespace.list().map(namespaceFromObject);
-    const policies = this.store.caches.NetworkPolicy.list();
     const previousBlocks: Record<string, string> = {};
     for (const nn of this.store.caches.NodeNetwork.list()) {
       const b = (nn["spec"] as { block?: string } | undefined)?.block;
@@ -280,33 +300,63 @@ export class Controller {
     const nodeNames = nodes.map((n) => n.name).sort();
     const settings = migrationSettings(spec, nodes);
     const sourceConfig = { ...(prevStatus?.activeConfig?.vxlan ? { vxlan: prevStatus.activeConfig.vxlan } : {}), ...(prevStatus?.activeConfig?.bgp ? { bgp: prevStatus.activeConfig.bgp } : {}) };
-    const compileFor = (state: MigrationState | undefined, active: Mode) => {
+    const existingHashOf = (node: string): string | undefined => (this.store.caches.NodeNetwork.get(node)?.["spec"] as { planHash?: string } | undefined)?.planHash;
+    // A full compile costs seconds at 1,000 nodes, and most passes only count agents' status reports. The
+    // compile is pure, so the last result stands while its inputs are unchanged: the same store input
+    // version, ClusterNetwork and layout; recorded blocks that include the ones it was compiled with and
+    // agree with what it allocated (our own publishes arriving: allocateBlocks keeps recorded blocks and
+    // gives the others the lowest free block in name order, so the allocation comes out the same); and
+    // every plan already published, since plan bodies are not kept between passes (they are large).
+    const compileFor = (state: MigrationState | undefined, active: Mode): CompiledPlans => {
       const layout = layoutOf(state, active, nodeNames, settings);
-      return compileClusterPlans({
+      const options = {
         clusterNetwork: cn.metadata?.name ?? "default",
         generation,
         spec,
-        nodes,
-        namespaces,
-        pods,
-        policies,
-        previousBlocks,
         defaultMode: active,
         nodeModes: layout.nodeModes,
         modesInUse: layout.modesInUse,
         sourceConfig,
         ...(layout.probe ? { probe: layout.probe } : {}),
+      };
+      const key = JSON.stringify([inputVersion, cn.metadata?.uid, options]);
+      const last = this.lastCompile;
+      if (
+        last?.key === key &&
+        within(last.previousBlocks, previousBlocks) &&
+        within(previousBlocks, last.blocks) &&
+        [...last.hashes].every(([node, hash]) => this.published.get(node) === hash || existingHashOf(node) === hash)
+      ) {
+        return last;
+      }
+      const plans = compileClusterPlans({
+        ...options,
+        nodes,
+        namespaces: this.store.caches.Namespace.list().map(namespaceFromObject),
+        pods: this.store.caches.Pod.list().map(podFromObject).filter((p): p is NonNullable<typeof p> => p !== undefined),
+        policies: this.store.caches.NetworkPolicy.list(),
+        previousBlocks,
       });
+      const blocks = Object.fromEntries([...plans.plans].flatMap(([n, p]) => (p.block ? [[n, p.block]] : []))) as Record<string, string>;
+      return {
+        key,
+        previousBlocks: { ...previousBlocks },
+        blocks,
+        hashes: new Map([...plans.plans].map(([n, p]) => [n, p.planHash])),
+        diagnostics: plans.diagnostics,
+        ipam: plans.ipam,
+        specs: plans.plans,
+      };
     };
     const state0 = stateFromStatus(prevStatus?.migration, now);
     let plans = compileFor(state0, activeMode);
     const nnByName = new Map(this.store.caches.NodeNetwork.list().map((o) => [o.metadata?.name ?? "", o]));
-    const lagging = nodeNames.filter((n) => (nnByName.get(n)?.["status"] as { appliedHash?: string } | undefined)?.appliedHash !== plans.plans.get(n)?.planHash);
+    const lagging = nodeNames.filter((n) => (nnByName.get(n)?.["status"] as { appliedHash?: string } | undefined)?.appliedHash !== plans.hashes.get(n));
     const control = cn.metadata?.annotations?.[MIGRATION_CONTROL_ANNOTATION];
     const starting = spec.mode !== activeMode && (!state0 || TERMINAL_PHASES.includes(state0.phase));
     const blockers =
       starting || state0?.phase === "Preflight"
-        ? preflightBlockers(spec.mode, spec, nodes, Object.fromEntries([...plans.plans].flatMap(([n, p]) => (p.block ? [[n, p.block]] : []))), nnByName, sourceConfig)
+        ? preflightBlockers(spec.mode, spec, nodes, plans.blocks, nnByName, sourceConfig)
         : [];
     const decision = transition(state0, {
       now,
@@ -338,12 +388,16 @@ export class Controller {
     // Publish changed plans (server-side apply, our field manager), then garbage-collect.
     const seenAt = Math.min(...[...this.store.changeSeenAt.entries()].filter(([v]) => v <= inputVersion).map(([, t]) => t), this.now());
     const changedTargets = new Map<string, string>();
-    for (const [node, nodeSpec] of plans.plans) {
-      const existing = this.store.caches.NodeNetwork.get(node);
-      const existingHash = (existing?.["spec"] as { planHash?: string } | undefined)?.planHash;
-      if (existingHash === nodeSpec.planHash || this.published.get(node) === nodeSpec.planHash) {
-        this.published.set(node, nodeSpec.planHash);
+    for (const [node, planHash] of plans.hashes) {
+      if (existingHashOf(node) === planHash || this.published.get(node) === planHash) {
+        this.published.set(node, planHash);
         continue;
+      }
+      const nodeSpec = plans.specs?.get(node);
+      if (!nodeSpec) {
+        // Unreachable: a reused compile has every plan published. Compile afresh on the retry.
+        this.lastCompile = undefined;
+        throw new Error(`no plan body for ${node}`);
       }
       await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Apply(
         {
@@ -365,7 +419,7 @@ export class Controller {
     }
     for (const nn of this.store.caches.NodeNetwork.list()) {
       const name = nn.metadata?.name ?? "";
-      if (!plans.plans.has(name) && !this.store.caches.Node.get(name)) {
+      if (!plans.hashes.has(name) && !this.store.caches.Node.get(name)) {
         await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Delete(name);
         this.published.delete(name);
         this.counters.deletes++;
@@ -379,13 +433,16 @@ export class Controller {
       await this.emitEvent(cn, "Normal", "PlansPublished", `published new plans for ${changedTargets.size} node(s): ${[...changedTargets.keys()].slice(0, 10).join(", ")}`);
     }
     for (const v of [...this.store.changeSeenAt.keys()]) if (v <= inputVersion) this.store.changeSeenAt.delete(v);
+    // Every plan of this compile is published now; keep it without the bodies.
+    const { specs: _bodies, ...kept } = plans;
+    this.lastCompile = kept;
 
     // Status from realization.
-    const realizations: NodeRealization[] = [...plans.plans].map(([node, s]) => {
+    const realizations: NodeRealization[] = [...plans.hashes].map(([node, planHash]) => {
       const nn = this.store.caches.NodeNetwork.get(node);
       const st = (nn?.["status"] ?? {}) as { appliedHash?: string; conditions?: { type: string; status: string; message?: string }[] };
       const problems = (st.conditions ?? []).filter((c) => (c.type === "Applied" && c.status === "False") || (c.type !== "Applied" && c.type !== "Ready" && c.status === "True")).map((c) => `${c.type}: ${c.message ?? ""}`);
-      return { node, planHash: s.planHash, ...(st.appliedHash ? { appliedHash: st.appliedHash } : {}), agentProblems: problems };
+      return { node, planHash, ...(st.appliedHash ? { appliedHash: st.appliedHash } : {}), agentProblems: problems };
     });
     const status = computeClusterStatus({
       generation,

@@ -84,6 +84,8 @@ export interface LabClusterOptions {
   readonly progress?: (line: string) => void;
   /** Where the emulator writes its kubeconfig; default: a temporary file. */
   readonly kubeconfigPath?: string;
+  /** The controller's lease duration (s); short in fault tests so a restarted controller takes over fast. */
+  readonly leaseDurationSec?: number;
 }
 
 export interface ReadyReport {
@@ -298,7 +300,7 @@ export class LabCluster {
         if (!r.ok) throw new Error(`top-of-rack BIRD: ${r.reason}: ${r.message}`);
       });
     }
-    const daemonOpts = { inProcess, kubeconfig: this.kubeconfigPath, logLevel };
+    const daemonOpts = { inProcess, kubeconfig: this.kubeconfigPath, logLevel, ...(this.options.leaseDurationSec ? { leaseDurationSec: this.options.leaseDurationSec } : {}) };
     await this.timed("agents", () =>
       mapBounded(lab.nodes, 4, async (n) => {
         this.checkpoint();
@@ -605,6 +607,62 @@ export class LabCluster {
   }
 
   /** Every running lab pod, sorted by namespace/name. */
+  private daemonOptions() {
+    return {
+      inProcess: this.options.agentsInProcess ?? true,
+      kubeconfig: this.kubeconfigPath,
+      logLevel: this.options.logLevel ?? "warn",
+      ...(this.options.leaseDurationSec ? { leaseDurationSec: this.options.leaseDurationSec } : {}),
+    };
+  }
+
+  /**
+   * Ends the controller as a crash would: SIGKILL for a child process; in-process, it stops without
+   * releasing its lease. A new controller (startController) must resume from what is in the API.
+   */
+  async killController(): Promise<void> {
+    const h = this.controllerHandle;
+    if (!h) return;
+    if (h.pid !== undefined) {
+      try {
+        process.kill(h.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+      await h.stop();
+    } else {
+      await h.controller?.stop({ releaseLease: false });
+    }
+    this.controllerHandle = undefined;
+  }
+
+  async startController(): Promise<void> {
+    if (this.controllerHandle) return;
+    this.controllerHandle = await startLabController(this.lab, this.daemonOptions());
+  }
+
+  /** Ends one node's agent as a crash would (its applied plan stays in the kernel). */
+  async killAgent(node: string): Promise<void> {
+    const h = this.agentHandles.get(node);
+    if (!h) return;
+    if (h.pid !== undefined) {
+      try {
+        process.kill(h.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
+    await h.stop();
+    this.agentHandles.delete(node);
+  }
+
+  async startAgent(node: string): Promise<void> {
+    if (this.agentHandles.has(node)) return;
+    const n = this.lab.nodes.find((x) => x.name === node);
+    if (!n) throw new Error(`no lab node ${node}`);
+    this.agentHandles.set(node, await startLabAgent(this.lab, n, this.daemonOptions()));
+  }
+
   podsSorted(): LabPod[] {
     return [...this.lab.pods].sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1));
   }

@@ -13,14 +13,16 @@ import { startTraffic, type PingResult, type TcpStreamResult, type DeniedResult,
 type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
 
 /** The JSON patch that moves this lab's ClusterNetwork to `to` (mode-specific blocks move with the mode). */
-export async function migrationPatch(cluster: LabCluster, to: Mode, rollout: Record<string, unknown> = {}): Promise<Op[]> {
+export async function migrationPatch(cluster: LabCluster, to: Mode, rollout: Record<string, unknown> = {}, bgp?: Record<string, unknown>): Promise<Op[]> {
   const cn = await cluster.clusterNetwork();
   const spec = (cn.spec ?? {}) as Record<string, unknown>;
   const ops: Op[] = [{ op: "replace", path: "/spec/mode", value: to }];
   if (to !== "vxlan" && spec["vxlan"] !== undefined) ops.push({ op: "remove", path: "/spec/vxlan" });
   if (to !== "bgp" && spec["bgp"] !== undefined) ops.push({ op: "remove", path: "/spec/bgp" });
   if ((to === "host-gw" || to === "bgp") && spec["crossSubnet"] === true) ops.push({ op: "replace", path: "/spec/crossSubnet", value: false });
-  if (to === "bgp" && spec["bgp"] === undefined) {
+  if (to === "bgp" && bgp !== undefined) {
+    ops.push({ op: spec["bgp"] === undefined ? "add" : "replace", path: "/spec/bgp", value: bgp });
+  } else if (to === "bgp" && spec["bgp"] === undefined) {
     const multiSubnet = cluster.lab.subnets.length > 1;
     ops.push({
       op: "add",
@@ -44,6 +46,8 @@ export interface MigrationRun {
 
 export interface MigrateOptions {
   readonly rollout?: Record<string, unknown>;
+  /** spec.bgp to use when moving to bgp (default: the lab's top-of-rack peers, or a full mesh on one subnet). */
+  readonly bgp?: Record<string, unknown>;
   readonly traffic?: Omit<TrafficOptions, "maxDurationSec">;
   readonly timeoutMs?: number;
   readonly progress?: (line: string) => void;
@@ -60,7 +64,7 @@ export async function migrateLab(cluster: LabCluster, to: Mode, opts: MigrateOpt
   const timeline: string[] = [];
   let final: ClusterNetworkStatus | undefined;
   try {
-    const ops = await migrationPatch(cluster, to, opts.rollout ?? {});
+    const ops = await migrationPatch(cluster, to, opts.rollout ?? {}, opts.bgp);
     await K8s(GenericKind, { kindOverride: ClusterNetworkGVK, name: "default" }).Patch(ops as never);
     const until = opts.until ?? ["Completed", "RolledBack", "Failed", "Blocked"];
     let last = "";

@@ -32,6 +32,8 @@ export interface DaemonHandle {
 
 export interface DaemonOptions {
   readonly inProcess: boolean;
+  /** Controller lease duration (s); short in fault tests so a restarted controller takes over quickly. */
+  readonly leaseDurationSec?: number;
   readonly kubeconfig: string;
   readonly logLevel: string;
 }
@@ -100,9 +102,9 @@ export async function startLabAgent(lab: Lab, node: LabNode, opts: DaemonOptions
 
 /** Starts the controller (in-process or `switchyard controller`). */
 export async function startLabController(lab: Lab, opts: DaemonOptions): Promise<DaemonHandle> {
-  if (!opts.inProcess) return spawnDaemon(lab, "controller", "controller", ["controller"], opts);
+  if (!opts.inProcess) return spawnDaemon(lab, "controller", "controller", ["controller", ...(opts.leaseDurationSec ? ["--lease-duration", String(opts.leaseDurationSec)] : [])], opts);
   const log = createLogger("controller", opts.logLevel);
-  const controller = new Controller({ log, resyncIntervalMs: 30_000 });
+  const controller = new Controller({ log, resyncIntervalMs: 30_000, ...(opts.leaseDurationSec ? { leaseDurationSec: opts.leaseDurationSec } : {}) });
   await controller.start();
   const stop = (): Promise<void> =>
     controller.stop().finally(() => {

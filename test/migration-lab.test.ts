@@ -1,0 +1,294 @@
+// Safe mode migration on the real kernel, under continuous traffic (issue "Safe mode migration"): a
+// 4-node lab, ping streams (>= 50/s per pair) between pods on migrated and unmigrated nodes, a long-lived
+// TCP connection echoing every 10 ms, and a flow a NetworkPolicy denies, probed throughout. Every
+// scenario must end with 0 pings lost, every TCP connection alive with no stall over 200 ms, and the denied
+// flow never let through. Also the faults: a canary that cannot establish BGP rolls back by itself, a
+// preflight that must block changes nothing, the controller killed mid-rollout resumes from status, an
+// agent killed mid-batch makes the batch wait, and pause/resume/abort through the CLI.
+// Lab prefixes: sylm1- .. sylm4-.
+import { execFile, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Mode } from "../src/api/cluster-network";
+import { LabCluster } from "../src/lab/cluster";
+import { migrateLab, type MigrationRun } from "../src/lab/migration";
+import type { LabPod } from "../src/lab/topology";
+
+const ROLLOUT = { canary: { nodes: 1 }, batchSize: 2, healthGate: { successfulRounds: 2, probeInterval: "500ms", timeout: "20s" } };
+const BIN = join(import.meta.dirname, "..", "bin", "switchyard.mjs");
+
+/** Default-deny ingress for namespace y: x -> y is the denied flow; x <-> x carries the allowed traffic. */
+const DENY_Y = {
+  apiVersion: "networking.k8s.io/v1",
+  kind: "NetworkPolicy",
+  metadata: { namespace: "y", name: "deny-all-ingress" },
+  spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [] },
+};
+
+function trafficFor(cluster: LabCluster) {
+  const x = cluster.podsSorted().filter((p) => p.namespace === "x");
+  const y = cluster.podsSorted().filter((p) => p.namespace === "y");
+  // A ring over the nodes: every pair crosses nodes, migrated and unmigrated ones alike.
+  const pingPairs = x.map((p, i) => [p, x[(i + 1) % x.length]!] as const);
+  return {
+    pingPairs,
+    tcpPairs: [pingPairs[0]!, pingPairs[pingPairs.length - 1]!] as (readonly [LabPod, LabPod])[],
+    tcpPort: 7007,
+    denied: [{ from: x[0]!, to: y[y.length - 1]!, port: 80, protocol: "TCP" as const }],
+  };
+}
+
+function expectHarmless(run: MigrationRun, label: string): void {
+  const t = run.traffic!;
+  const summary = JSON.stringify({ pings: t.pings.map((p) => [p.from, p.to, p.transmitted, p.lost, p.maxGapMs, p.ratePerSecond]), tcp: t.tcp, denied: t.denied, timeline: run.timeline.slice(-3) });
+  for (const p of t.pings) {
+    expect(p.transmitted, `${label}: ${summary}`).toBeGreaterThan(50);
+    expect(p.lost, `${label}: pings lost ${p.from} -> ${p.to}: ${summary}`).toBe(0);
+    expect(p.ratePerSecond, `${label}: ping rate ${p.from} -> ${p.to}`).toBeGreaterThanOrEqual(50);
+  }
+  for (const c of t.tcp) {
+    expect(c.alive, `${label}: TCP ${c.from} -> ${c.to}: ${c.error ?? ""}`).toBe(true);
+    expect(c.maxGapMs, `${label}: TCP stall ${c.from} -> ${c.to}: ${summary}`).toBeLessThanOrEqual(200);
+  }
+  for (const d of t.denied) {
+    expect(d.probes, label).toBeGreaterThan(5);
+    expect(d.leaked, `${label}: the denied flow got through`).toBe(0);
+  }
+}
+
+/** The other mode of a vxlan <-> host-gw pair, from the cluster's active mode (tests can run alone). */
+async function otherMode(cluster: LabCluster): Promise<Mode> {
+  const active = ((await cluster.clusterNetwork()).status as { activeMode?: Mode } | undefined)?.activeMode;
+  return active === "vxlan" ? "host-gw" : "vxlan";
+}
+
+async function routesOf(cluster: LabCluster, node: string): Promise<string> {
+  const n = cluster.lab.nodes.find((x) => x.name === node)!;
+  return spawnSync("ip", ["-n", n.netns, "route", "show"], { encoding: "utf8" }).stdout;
+}
+
+describe("migrations across 2 subnets (VXLAN <-> BGP through top-of-rack peers)", () => {
+  let cluster: LabCluster;
+  beforeAll(async () => {
+    cluster = new LabCluster({ prefix: "sylm1-", nodes: 4, subnets: 2, mode: "vxlan", torRouter: true });
+    await cluster.start();
+    expect((await cluster.applyPolicy(DENY_Y)).ok).toBe(true);
+    await cluster.waitForReady(30_000);
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it("blocks host-gw across 2 subnets, names the nodes, and changes nothing", async () => {
+    const before = (await cluster.nodeNetworks()).map((n) => n.spec?.planHash).sort();
+    const run = await migrateLab(cluster, "host-gw", { rollout: ROLLOUT, timeoutMs: 30_000 });
+    expect(run.final?.migration?.phase).toBe("Blocked");
+    expect(run.final?.migration?.reason).toMatch(/n[1-4]->n[1-4]/);
+    expect(run.final?.migration?.reason).toContain("host-gw needs L2 adjacency");
+    expect(run.final?.activeMode).toBe("vxlan");
+    expect(run.final?.conditions?.find((c) => c.type === "MigrationBlocked")?.status).toBe("True");
+    expect((await cluster.nodeNetworks()).map((n) => n.spec?.planHash).sort()).toEqual(before);
+  }, 60_000);
+
+  it("blocks ipip on nodes whose kernel lacks the module, naming them", async () => {
+    const run = await migrateLab(cluster, "ipip", { rollout: ROLLOUT, timeoutMs: 30_000 });
+    // This machine's kernel has no ipip module (the qemu kernel check covers IPIP itself).
+    expect(run.final?.migration?.phase).toBe("Blocked");
+    expect(run.final?.migration?.reason).toContain("n1, n2, n3, n4: mode ipip needs the ipip kernel module");
+    expect(run.final?.activeMode).toBe("vxlan");
+  }, 60_000);
+
+  it("migrates VXLAN -> BGP with 0 packets lost, TCP alive, the denied flow denied", async () => {
+    const run = await migrateLab(cluster, "bgp", { rollout: ROLLOUT, traffic: trafficFor(cluster), timeoutMs: 120_000 });
+    expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+    expect(run.final?.activeMode).toBe("bgp");
+    expect(run.timeline.some((l) => l.includes("Canary"))).toBe(true);
+    expectHarmless(run, "vxlan->bgp");
+    expect(await routesOf(cluster, "n1")).toContain("proto bird");
+    expect(await routesOf(cluster, "n1")).not.toContain("sy-vxlan");
+  }, 180_000);
+
+  it("migrates BGP -> VXLAN with 0 packets lost", async () => {
+    const run = await migrateLab(cluster, "vxlan", { rollout: ROLLOUT, traffic: trafficFor(cluster), timeoutMs: 120_000 });
+    expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+    expect(run.final?.activeMode).toBe("vxlan");
+    expectHarmless(run, "bgp->vxlan");
+    expect(await routesOf(cluster, "n1")).not.toContain("proto bird");
+  }, 180_000);
+
+  it("rolls back by itself when the canary cannot establish BGP (peer unreachable), losing nothing", async () => {
+    const peers = [
+      { address: "192.168.10.254", asNumber: 64500, nodeSelector: { matchLabels: { "topology.switchyard.dev/subnet": "a" } } }, // nobody answers there
+      { address: "192.168.20.1", asNumber: 64500, nodeSelector: { matchLabels: { "topology.switchyard.dev/subnet": "b" } } },
+    ];
+    const run = await migrateLab(cluster, "bgp", {
+      rollout: { ...ROLLOUT, healthGate: { successfulRounds: 2, probeInterval: "500ms", timeout: "6s" } },
+      bgp: { asNumber: 64512, topology: "tor", peers },
+      traffic: trafficFor(cluster),
+      timeoutMs: 120_000,
+    });
+    expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("RolledBack");
+    expect(run.final?.migration?.reason).toContain("timed out");
+    expect(run.final?.migration?.reason).toContain("planned bgp");
+    expect(run.final?.activeMode).toBe("vxlan");
+    expectHarmless(run, "failed canary");
+    expect(await routesOf(cluster, "n1")).toContain("sy-vxlan");
+  }, 180_000);
+});
+
+describe("migrations within one subnet (VXLAN <-> host-gw)", () => {
+  let cluster: LabCluster;
+  beforeAll(async () => {
+    cluster = new LabCluster({ prefix: "sylm2-", nodes: 4, subnets: 1, mode: "vxlan" });
+    await cluster.start();
+    expect((await cluster.applyPolicy(DENY_Y)).ok).toBe(true);
+    await cluster.waitForReady(30_000);
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  for (const [from, to] of [["vxlan", "host-gw"], ["host-gw", "vxlan"]] as [Mode, Mode][]) {
+    it(`migrates ${from} -> ${to} with 0 packets lost, TCP alive, the denied flow denied`, async () => {
+      const run = await migrateLab(cluster, to, { rollout: ROLLOUT, traffic: trafficFor(cluster), timeoutMs: 120_000 });
+      expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+      expect(run.final?.activeMode).toBe(to);
+      expectHarmless(run, `${from}->${to}`);
+    }, 180_000);
+  }
+});
+
+describe("faults during a rollout (controller and agents as separate processes)", () => {
+  let cluster: LabCluster;
+  beforeAll(async () => {
+    cluster = new LabCluster({ prefix: "sylm3-", nodes: 4, subnets: 1, mode: "vxlan", agentsInProcess: false, leaseDurationSec: 3 });
+    await cluster.start();
+  }, 180_000);
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it("the controller killed during Rolling: a new one resumes from status and completes, losing nothing", async () => {
+    let killedAt = "";
+    const run = await migrateLab(cluster, await otherMode(cluster), {
+      rollout: { ...ROLLOUT, batchSize: 1 },
+      traffic: { ...trafficFor(cluster), denied: [] },
+      timeoutMs: 150_000,
+      onProgress: async (st) => {
+        if (!killedAt && st?.migration?.phase === "Rolling") {
+          killedAt = `${st.migration.migratedBatches}`;
+          await cluster.killController();
+          await cluster.startController();
+        }
+      },
+    });
+    expect(killedAt, "never saw Rolling").not.toBe("");
+    expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+    expect(run.final?.migration?.batches).toHaveLength(4);
+    expectHarmless(run, "controller killed");
+  }, 240_000);
+
+  it("an agent killed mid-batch: the batch waits for it, then continues", async () => {
+    let killed = false;
+    let sawWaiting = false;
+    const run = await migrateLab(cluster, await otherMode(cluster), {
+      rollout: { ...ROLLOUT, batchSize: 1, healthGate: { successfulRounds: 2, probeInterval: "500ms", timeout: "60s" } },
+      traffic: { ...trafficFor(cluster), denied: [] },
+      timeoutMs: 150_000,
+      onProgress: async (st) => {
+        const m = st?.migration;
+        if (!killed && m?.phase === "Gate" && (m.migratedBatches ?? 0) === 1) {
+          killed = true;
+          const victim = m.batches?.[1]?.[0] ?? "n2"; // in the next batch
+          await cluster.killAgent(victim);
+          // Let the controller see the batch waiting for it, then bring it back.
+          const end = Date.now() + 30_000;
+          while (Date.now() < end) {
+            const cn = await cluster.clusterNetwork();
+            const msg = (cn.status as { migration?: { message?: string } } | undefined)?.migration?.message ?? "";
+            if (msg.includes(`waiting for`) && msg.includes(victim)) {
+              sawWaiting = true;
+              break;
+            }
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          await cluster.startAgent(victim);
+        }
+      },
+    });
+    expect(killed).toBe(true);
+    expect(sawWaiting, run.timeline.join("\n")).toBe(true);
+    expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+    expectHarmless(run, "agent killed");
+  }, 240_000);
+});
+
+describe("pause, resume and abort through the CLI", () => {
+  let cluster: LabCluster;
+  beforeAll(async () => {
+    cluster = new LabCluster({ prefix: "sylm4-", nodes: 4, subnets: 1, mode: "vxlan" });
+    await cluster.start();
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.close();
+  });
+  // Async: the API server runs in this process, so a blocking spawnSync would deadlock it.
+  const cli = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [BIN, "migrate", ...args, "--kubeconfig", cluster.kubeconfigPath], { encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+
+  it("pauses at a gate (nothing moves), resumes to completion", async () => {
+    let paused = false;
+    let heldFor = 0;
+    const run = await migrateLab(cluster, await otherMode(cluster), {
+      rollout: { ...ROLLOUT, batchSize: 1 },
+      timeoutMs: 150_000,
+      onProgress: async (st) => {
+        if (!paused && st?.migration?.phase === "Gate") {
+          paused = true;
+          expect((await cli("pause")).status).toBe(0);
+          const end = Date.now() + 20_000;
+          let migrated = -1;
+          while (Date.now() < end) {
+            const m = ((await cluster.clusterNetwork()).status as { migration?: { phase: string; migratedBatches?: number } } | undefined)?.migration;
+            if (m?.phase === "Paused") {
+              if (migrated === -1) migrated = m.migratedBatches ?? 0;
+              expect(m.migratedBatches).toBe(migrated);
+              heldFor += 100;
+              if (heldFor >= 2000) break;
+            }
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          const status = await cli("status");
+          expect(status.stdout).toContain("Paused");
+          expect((await cli("resume")).status).toBe(0);
+        }
+      },
+    });
+    expect(heldFor).toBeGreaterThanOrEqual(2000);
+    expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+  }, 240_000);
+
+  it("aborts mid-rollout: rolls back in reverse batch order", async () => {
+    let aborted = false;
+    const from = ((await cluster.clusterNetwork()).status as { activeMode?: Mode } | undefined)?.activeMode;
+    const run = await migrateLab(cluster, await otherMode(cluster), {
+      rollout: { ...ROLLOUT, batchSize: 1 },
+      timeoutMs: 150_000,
+      onProgress: async (st) => {
+        if (!aborted && st?.migration?.phase === "Rolling") {
+          aborted = true;
+          expect((await cli("abort")).status).toBe(0);
+        }
+      },
+    });
+    expect(aborted).toBe(true);
+    expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("RolledBack");
+    expect(run.final?.migration?.reason).toBe("aborted by the user");
+    expect(run.final?.activeMode).toBe(from);
+    expect(run.timeline.some((l) => l.includes("RollingBack"))).toBe(true);
+  }, 240_000);
+});
