@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { runCommand, runOk } from "../src/agent/exec";
-import { applyIptables, removeIptables } from "../src/agent/iptables";
+import { applyIpsetUpdate, applyIptables, removeIptables } from "../src/agent/iptables";
 import { applyNftRuleset, applyNftSetUpdate, removeSwitchyardTable } from "../src/agent/nftables";
-import { compilePolicies, slicePolicyForNode } from "../src/compile/policy";
+import { compilePolicies, type NodePolicySlice, slicePolicyForNode } from "../src/compile/policy";
 import type { PodInfo, PolicySnapshot } from "../src/model/cluster";
 import { podInterfaceName } from "../src/model/names";
-import { renderIptables } from "../src/render/iptables";
+import { ipsetName, renderIptables } from "../src/render/iptables";
 import { renderNftables, renderNftablesSetUpdate } from "../src/render/nftables";
 import { addPod, createLab, destroyLab, findLabPod, installStaticPodRoutes, type Lab } from "../src/lab/topology";
 import { BENCH_CLIENT, BENCH_PORT, BENCH_SERVER, buildScaleSnapshot, buildThroughputSnapshot } from "./policy-workloads";
@@ -51,8 +51,12 @@ function benchCompileAtScale(): void {
   const t1 = performance.now();
   let maxSlice = 0;
   let totalSlice = 0;
+  let serialize = 0;
   for (let n = 0; n < 1000; n++) {
-    const size = JSON.stringify(slicePolicyForNode(model, `n${n}`)).length;
+    const slice = slicePolicyForNode(model, `n${n}`);
+    const ts = performance.now();
+    const size = JSON.stringify(slice).length;
+    serialize += performance.now() - ts;
     maxSlice = Math.max(maxSlice, size);
     totalSlice += size;
   }
@@ -61,9 +65,24 @@ function benchCompileAtScale(): void {
   console.log(`| step | time |`);
   console.log(`|---|---|`);
   console.log(`| compilePolicies (groups, rules, spans) | ${fmt((t1 - t0) / 1000)} s |`);
-  console.log(`| slicePolicyForNode x 1,000 nodes | ${fmt((t2 - t1) / 1000)} s |`);
+  console.log(`| slicePolicyForNode x 1,000 nodes (incl. JSON.stringify of each slice, ${fmt(serialize / 1000)} s) | ${fmt((t2 - t1) / 1000)} s |`);
   console.log(`| full compile (both) | **${fmt((t2 - t0) / 1000)} s** |`);
   console.log(`heap growth ${fmt((heap1 - heap0) / 2 ** 20, 0)} MiB (rss ${fmt(process.memoryUsage().rss / 2 ** 20, 0)} MiB); ${model.appliedToGroups.length} applied-to groups, ${model.peerGroups.length} peer groups; largest node slice ${fmt(maxSlice / 1024, 1)} KiB, mean ${fmt(totalSlice / 1000 / 1024, 1)} KiB (etcd limit ~1,536 KiB)`);
+}
+
+/** `add`/`del` lines on the ipsets that turn `a`'s address/cidr group members into `b`'s (same groups in both). */
+function ipsetDiff(a: NodePolicySlice, b: NodePolicySlice): string {
+  const before = new Map(a.groups.flatMap((g) => (g.kind === "named-port" ? [] : [[g.id, new Set(g.members)] as const])));
+  const lines: string[] = [];
+  for (const g of b.groups) {
+    if (g.kind === "named-port") continue;
+    const old = before.get(g.id) ?? new Set<string>();
+    const now = new Set(g.members);
+    for (const m of old) if (!now.has(m)) lines.push(`del ${ipsetName(g)} ${m}`);
+    for (const m of now) if (!old.has(m)) lines.push(`add ${ipsetName(g)} ${m}`);
+  }
+  if (lines.length === 0) throw new Error("a membership change did not change any ipset");
+  return `${lines.join("\n")}\n`;
 }
 
 async function iperfOnce(lab: Lab): Promise<number> {
@@ -199,11 +218,43 @@ async function benchLab(): Promise<void> {
       if (!r.ok) throw new Error(r.error);
       iptFull.push(performance.now() - t);
     }
+    // The cases inside that median, apart: a fresh apply (no sets or chains yet), and one where every set's
+    // members change (every peer address moved), alternating with the original ruleset.
+    const iptFresh: number[] = [];
+    const iptChanged: number[] = [];
+    const moved: NodePolicySlice = { ...slice, groups: slice.groups.map((g) => (g.kind === "address" ? { ...g, members: g.members.map((m) => m.replace(/^10\.200\./, "10.210.")) } : g)) };
+    const iptMoved = renderIptables(moved);
+    for (let i = 0; i < 3; i++) {
+      await clear();
+      let t = performance.now();
+      let r = await applyIptables(n2, ipt);
+      if (!r.ok) throw new Error(r.error);
+      iptFresh.push(performance.now() - t);
+      t = performance.now();
+      r = await applyIptables(n2, iptMoved);
+      if (!r.ok) throw new Error(r.error);
+      iptChanged.push(performance.now() - t);
+    }
+    await applyIptables(n2, ipt);
+    // The same membership change through the iptables backend: `add`/`del` on the live ipset (the renderer
+    // has no incremental form; the script is the element diff of the two slices' groups).
+    const ipsetAdd = ipsetDiff(slice, sliceB);
+    const ipsetDel = ipsetDiff(sliceB, slice);
+    const iptMember: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t = performance.now();
+      const r = await applyIpsetUpdate(n2, i % 2 === 0 ? ipsetAdd : ipsetDel);
+      if (!r.ok) throw new Error(r.error);
+      iptMember.push(performance.now() - t);
+    }
     console.log("| operation | median ms |");
     console.log("|---|---|");
     console.log(`| nft: full ruleset, one transaction (${fmt(nftText.length / 1024, 0)} KiB) | ${fmt(median(full), 1)} |`);
     console.log(`| nft: one membership change (set element add/delete) | **${fmt(median(member), 1)}** |`);
-    console.log(`| iptables-restore + ipset: full ruleset | ${fmt(median(iptFull), 1)} |`);
+    console.log(`| iptables-restore + ipset: full ruleset (median of 3 applies after a clear) | ${fmt(median(iptFull), 1)} |`);
+    console.log(`| iptables-restore + ipset: full ruleset, fresh (no sets or chains yet) | ${fmt(median(iptFresh), 1)} |`);
+    console.log(`| iptables-restore + ipset: full ruleset, every set's members changed | ${fmt(median(iptChanged), 1)} |`);
+    console.log(`| ipset: one membership change (ipset add/del) | **${fmt(median(iptMember), 1)}** |`);
     await clear();
   } finally {
     if (serverPid !== undefined) {

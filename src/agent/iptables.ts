@@ -13,13 +13,18 @@
 // Order and atomicity: each tool is atomic on its own (one iptables-restore = one transaction; every set
 // is swapped as a whole), and the two are stitched together so that a failure leaves what was in force.
 // `ipset restore` itself is not transactional (it stops at the first bad line with the earlier lines
-// applied), so the ipset script is not run as is: it is evaluated into the desired final sets, and then
-//   1. every desired set is staged under a temporary name (SY-stage-<hash>) and filled; nothing live changes;
+// applied), so the ipset script is not run as is: it is evaluated into the desired final sets, compared
+// with the live ones (one `ipset save`), and then
+//   1. every desired set that is new or differs from its live version (members or options) is staged under
+//      a temporary name (SY-stage-<hash>) and filled; nothing live changes. A set already as desired is
+//      left alone, so re-applying an unchanged ruleset (drift repair) stages nothing;
 //   2. each staged set is swapped with its live set (same name, same type) or renamed into place if new;
 //   3. one `iptables-restore --noflush`: delete our old jumps from built-in chains, redeclare (= flush)
 //      and refill our chains, insert the jump again, flush+delete SY- chains no longer wanted;
 //   4. if 3 fails, the sets are swapped back (swap is its own inverse) and new ones dropped: old state;
 //   5. on success, the staged sets (now holding the old contents) and sets no longer wanted are destroyed.
+// Each step is one process whatever the number of sets (`ipset restore` batches; a process per set costs
+// ~4 ms, seconds for a thousand sets), so an apply spawns about six processes.
 // Sets are never destroyed while a rule references them (the kernel refuses: "in use by a kernel
 // component"), which is why stale sets go only after the chains that used them are replaced, and why a
 // set keeps its name across contents (swap) and changes type only under a new name.
@@ -100,9 +105,14 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
   const jump = ruleset.forwardJump === undefined ? undefined : checkForwardJump(ruleset.forwardJump);
   if (typeof jump === "string") return fail("validate", jump);
 
-  const live = await listIpsetHeaders(netns);
-  if (typeof live === "string") return fail("ipset", live);
-  const desiredSets = await resolveDesiredSets(netns, script, live);
+  // One `ipset save` gives our live sets with type, options and members: the members are needed where
+  // the script builds on a live set, and to leave alone a set whose live contents and options already are
+  // the desired ones.
+  const listed = await runCommand("ipset", ["save"], { netns, timeoutMs: TIMEOUT_MS });
+  if (listed.code !== 0) return fail("ipset", `ipset save failed: ${listed.stderr.trim()}`);
+  const saved = new Map(parseIpsetSave(listed.stdout).map((l) => [l.name, l]));
+  const live = new Map([...saved].map(([name, l]): [string, SetHeader] => [name, { type: l.type, family: ipsetOptions(l.options).get("family") }]));
+  const desiredSets = resolveDesiredSets(script, saved);
   if (typeof desiredSets === "string") return fail("validate", desiredSets);
   for (const set of desiredSets) {
     if (cleanup.includes(set.name)) return fail("validate", `set ${set.name} is both wanted and in ipsetCleanup`);
@@ -112,11 +122,13 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
     }
   }
 
-  // 1. Stage (also clears staged sets left behind by a crash).
+  // 1. Stage (also clears staged sets left behind by a crash). Only sets that are new or differ from their
+  //    live version: re-applying an unchanged ruleset (drift repair) then creates and swaps nothing.
   const leftovers = [...live.keys()].filter((n) => STAGE_SET.test(n));
+  const changedSets = desiredSets.filter((s) => !live.has(s.name) || !isLiveSetAsDesired(s, saved.get(s.name)));
   const stageScript = [
     ...leftovers.map((n) => `destroy ${n}`),
-    ...desiredSets.flatMap((s) => [`create ${stageName(s.name)} ${s.type}${s.options.length > 0 ? ` ${s.options}` : ""}`, ...s.elements.map((e) => `add ${stageName(s.name)} ${e} -exist`)]),
+    ...changedSets.flatMap((s) => [`create ${stageName(s.name)} ${s.type}${s.options.length > 0 ? ` ${s.options}` : ""}`, ...s.elements.map((e) => `add ${stageName(s.name)} ${e} -exist`)]),
   ];
   const staged = await ipsetRestore(netns, stageScript);
   if (!staged.ok) {
@@ -124,8 +136,9 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
     return fail("ipset", `staging sets failed: ${staged.error}`);
   }
 
-  // 2. Swap into place (existing) or rename into place (new).
-  const swapOps: string[] = desiredSets.map((s) => (live.has(s.name) ? `swap ${stageName(s.name)} ${s.name}` : `rename ${stageName(s.name)} ${s.name}`));
+  // 2. Swap into place (existing) or rename into place (new). A separate run from staging, so that a
+  //    staging failure (whatever ipset reports about where it stopped) has changed nothing live.
+  const swapOps: string[] = changedSets.map((s) => (live.has(s.name) ? `swap ${stageName(s.name)} ${s.name}` : `rename ${stageName(s.name)} ${s.name}`));
   const swapped = await ipsetRestore(netns, swapOps);
   if (!swapped.ok) {
     await ipsetRestore(netns, inverseOps(swapOps.slice(0, swapped.doneLines)));
@@ -155,16 +168,15 @@ async function applyIptablesLocked(netns: string | undefined, ruleset: IptablesR
     return fail("iptables", describeFailure(restore, applied));
   }
 
-  // 5. Clean up: staged sets now hold the old contents; stale sets are unreferenced now.
-  await destroyStagedSets(netns, warnings);
+  // 5. Clean up: staged sets now hold the old contents; stale sets are unreferenced now. One `ipset
+  //    restore` destroys them all (one process, not one per set: with 1,000 sets that was seconds).
+  //    The staged sets left are exactly those swapped with a live set (renamed ones are live now).
   const wanted = new Set(desiredSets.map((s) => s.name));
-  const removedSets: string[] = [];
-  for (const name of live.keys()) {
-    if (STAGE_SET.test(name) || wanted.has(name)) continue;
-    const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
-    if (r.code === 0) removedSets.push(name);
-    else warnings.push(`stale set ${name} not destroyed: ${r.stderr.trim()}`);
-  }
+  const stale = [...live.keys()].filter((name) => !STAGE_SET.test(name) && !wanted.has(name));
+  const leftStaged = changedSets.filter((s) => live.has(s.name)).map((s) => stageName(s.name));
+  const destroyed = await destroySets(netns, [...leftStaged, ...stale]);
+  for (const f of destroyed.failed) warnings.push(`${STAGE_SET.test(f.name) ? "staged" : "stale"} set ${f.name} not destroyed: ${f.error}`);
+  const removedSets = stale.filter((name) => destroyed.destroyed.has(name));
   return { ok: true, ms: Date.now() - started, removedChains: composed.removedChains, removedSets, warnings };
 }
 
@@ -208,12 +220,10 @@ export function removeIptables(netns: string | undefined, options: IptablesOptio
     }
     const live = await listIpsetHeaders(netns);
     if (typeof live === "string") return { ok: false, ms: Date.now() - started, stage: "ipset", error: live, warnings };
-    const removedSets: string[] = [];
-    for (const name of live.keys()) {
-      const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
-      if (r.code === 0) removedSets.push(name);
-      else warnings.push(`set ${name} not destroyed: ${r.stderr.trim()}`);
-    }
+    const names = [...live.keys()];
+    const { destroyed, failed } = await destroySets(netns, names);
+    for (const f of failed) warnings.push(`set ${f.name} not destroyed: ${f.error}`);
+    const removedSets = names.filter((name) => destroyed.has(name));
     return { ok: true, ms: Date.now() - started, removedChains: composed.removedChains, removedSets, warnings };
   });
 }
@@ -284,49 +294,62 @@ export type IpsetScriptState = ReadonlyMap<string, ScriptSet>;
  * or for sets that are not ours.
  */
 export function evaluateIpsetScript(text: string): IpsetScriptState | string {
-  const sets = new Map<string, ScriptSet>();
-  const known = (name: string): ScriptSet => sets.get(name) ?? { type: undefined, options: "", base: name, adds: [], dels: [] };
+  // Working state: element lists as insertion-ordered maps, so that an add or del is O(1) (re-adding an
+  // element moves it to the end, as in the arrays returned).
+  interface WorkingSet {
+    readonly type: string | undefined;
+    readonly options: string;
+    readonly base: string | undefined;
+    readonly adds: Map<string, true>;
+    readonly dels: Map<string, true>;
+  }
+  const sets = new Map<string, WorkingSet>();
+  const known = (name: string): WorkingSet => sets.get(name) ?? { type: undefined, options: "", base: name, adds: new Map(), dels: new Map() };
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line.length === 0 || line.startsWith("#")) continue;
-    const exist = /(^|\s)(-exist|-!)(\s|$)/.test(line);
-    const words = line.split(/\s+/).filter((w) => w !== "-exist" && w !== "-!");
+    const all = line.split(/\s+/);
+    const words = all.filter((w) => w !== "-exist" && w !== "-!");
+    const exist = words.length !== all.length;
     const [verb, name, arg] = words;
-    const where = `ipset line ${i + 1} ("${line}")`;
-    if (name === undefined) return `${where}: missing set name`;
-    if (!isOwnedSetName(name)) return `${where}: set names must start with sy- or SY- (not SY-stage-) and have at most ${IPSET_NAME_MAX} characters`;
+    const where = (): string => `ipset line ${i + 1} ("${line}")`;
+    if (name === undefined) return `${where()}: missing set name`;
+    if (!isOwnedSetName(name)) return `${where()}: set names must start with sy- or SY- (not SY-stage-) and have at most ${IPSET_NAME_MAX} characters`;
     switch (verb) {
       case "create": {
-        if (arg === undefined) return `${where}: missing set type`;
+        if (arg === undefined) return `${where()}: missing set type`;
         const prior = sets.get(name);
         if (prior !== undefined) {
-          if (!exist || (prior.type !== undefined && prior.type !== arg)) return `${where}: set already exists in this script`;
+          if (!exist || (prior.type !== undefined && prior.type !== arg)) return `${where()}: set already exists in this script`;
           break;
         }
         // `create -exist` keeps an existing set's members; a plain create states the set from scratch.
-        sets.set(name, { type: arg, options: words.slice(3).join(" "), base: exist ? name : undefined, adds: [], dels: [] });
+        sets.set(name, { type: arg, options: words.slice(3).join(" "), base: exist ? name : undefined, adds: new Map(), dels: new Map() });
         break;
       }
       case "add":
       case "del": {
-        if (arg === undefined) return `${where}: missing element`;
+        if (arg === undefined) return `${where()}: missing element`;
         const s = known(name);
         const element = words.slice(2).join(" ");
-        const adds = s.adds.filter((e) => e !== element);
-        const dels = s.dels.filter((e) => e !== element);
-        sets.set(name, verb === "add" ? { ...s, adds: [...adds, element], dels } : { ...s, adds, dels: [...dels, element] });
+        s.adds.delete(element);
+        s.dels.delete(element);
+        (verb === "add" ? s.adds : s.dels).set(element, true);
+        sets.set(name, s);
         break;
       }
-      case "flush":
-        sets.set(name, { ...known(name), base: undefined, adds: [], dels: [] });
+      case "flush": {
+        const s = known(name);
+        sets.set(name, { type: s.type, options: s.options, base: undefined, adds: new Map(), dels: new Map() });
         break;
+      }
       case "swap":
       case "rename": {
-        if (arg === undefined || !isOwnedSetName(arg)) return `${where}: the second set must be one of ours`;
+        if (arg === undefined || !isOwnedSetName(arg)) return `${where()}: the second set must be one of ours`;
         const a = known(name);
         const b = sets.get(arg) ?? (verb === "swap" ? known(arg) : undefined);
-        if (verb === "rename" && sets.has(arg)) return `${where}: rename onto an existing set`;
+        if (verb === "rename" && sets.has(arg)) return `${where()}: rename onto an existing set`;
         sets.set(arg, a);
         if (verb === "swap" && b !== undefined) sets.set(name, b);
         else sets.delete(name);
@@ -336,10 +359,12 @@ export function evaluateIpsetScript(text: string): IpsetScriptState | string {
         sets.delete(name);
         break;
       default:
-        return `${where}: unsupported ipset command ${verb ?? ""}`;
+        return `${where()}: unsupported ipset command ${verb ?? ""}`;
     }
   }
-  return sets;
+  const out = new Map<string, ScriptSet>();
+  for (const [name, s] of sets) out.set(name, { type: s.type, options: s.options, base: s.base, adds: [...s.adds.keys()], dels: [...s.dels.keys()] });
+  return out;
 }
 
 interface DesiredSet {
@@ -350,18 +375,11 @@ interface DesiredSet {
   readonly elements: readonly string[];
 }
 
-/** Turns the script's end state into full set definitions, reading live members only where a set starts from a live one. */
-async function resolveDesiredSets(netns: string | undefined, script: IpsetScriptState, live: ReadonlyMap<string, SetHeader>): Promise<DesiredSet[] | string> {
-  const needsLive = [...script.values()].some((s) => s.base !== undefined && live.has(s.base));
-  let saved: IpsetListing[] = [];
-  if (needsLive) {
-    const r = await runCommand("ipset", ["save"], { netns, timeoutMs: TIMEOUT_MS });
-    if (r.code !== 0) return `ipset save failed: ${r.stderr.trim()}`;
-    saved = parseIpsetSave(r.stdout);
-  }
+/** Turns the script's end state into full set definitions, reading live members (from `saved`) only where a set starts from a live one. */
+function resolveDesiredSets(script: IpsetScriptState, saved: ReadonlyMap<string, IpsetListing>): DesiredSet[] | string {
   const out: DesiredSet[] = [];
   for (const [name, s] of [...script].sort(([a], [b]) => a.localeCompare(b))) {
-    const baseLive = s.base !== undefined ? saved.find((x) => x.name === s.base) : undefined;
+    const baseLive = s.base !== undefined ? saved.get(s.base) : undefined;
     const type = s.type ?? baseLive?.type;
     if (type === undefined) return `set ${name}: the script uses it without creating it, and it does not exist`;
     const options = s.type !== undefined ? s.options : (baseLive?.options ?? "");
@@ -373,6 +391,45 @@ async function resolveDesiredSets(netns: string | undefined, script: IpsetScript
     out.push({ name, type, family, options, elements });
   }
   return out;
+}
+
+/** `create` options that are flags (no value); every other option word takes the next word as its value. */
+const IPSET_FLAG_OPTIONS = new Set(["counters", "comment", "skbinfo", "forceadd"]);
+/** What `ipset save` prints for options a `create` line leaves out (ipset 7.x); hashsize is the kernel's to grow. */
+const IPSET_OPTION_DEFAULTS = new Map([
+  ["maxelem", "65536"],
+  ["bucketsize", "12"],
+]);
+
+function ipsetOptions(text: string): Map<string, string> {
+  const words = text.split(/\s+/).filter((w) => w.length > 0);
+  const out = new Map<string, string>();
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    if (IPSET_FLAG_OPTIONS.has(w)) out.set(w, "");
+    else out.set(w, words[++i] ?? "");
+  }
+  return out;
+}
+
+/**
+ * True when the live set already is what staging `set` would create: same type, the same elements (as
+ * `ipset save` prints them), and the same options, where options the create line leaves out must be at
+ * their defaults. Conservative: anything it cannot tell equal (an option ipset normalises, an element
+ * printed differently) counts as changed, which only costs a stage-and-swap.
+ */
+function isLiveSetAsDesired(set: DesiredSet, live: IpsetListing | undefined): boolean {
+  if (live === undefined || live.type !== set.type || live.members.length !== set.elements.length) return false;
+  const want = ipsetOptions(set.options);
+  if (set.family !== undefined && !want.has("family")) want.set("family", set.family);
+  const have = ipsetOptions(live.options);
+  have.delete("initval");
+  if (!want.has("hashsize")) have.delete("hashsize");
+  for (const [k, v] of IPSET_OPTION_DEFAULTS) if (!want.has(k) && have.get(k) === v) have.delete(k);
+  if (have.size !== want.size) return false;
+  for (const [k, v] of want) if (have.get(k) !== v) return false;
+  const members = new Set(live.members);
+  return members.size === set.elements.length && set.elements.every((e) => members.has(e));
 }
 
 function parseIpsetCleanup(text: string): string[] | string {
@@ -416,13 +473,20 @@ async function listIpsetHeaders(netns: string | undefined): Promise<Map<string, 
   return out;
 }
 
-/** Runs `ipset restore`; on failure reports how many lines were applied before the failing one. */
-async function ipsetRestore(netns: string | undefined, ops: readonly string[]): Promise<{ ok: true } | { ok: false; error: string; doneLines: number }> {
+/**
+ * Runs `ipset restore`; on failure reports how many lines were applied before the failing one, and the
+ * failing line's index when ipset named it.
+ */
+async function ipsetRestore(
+  netns: string | undefined,
+  ops: readonly string[],
+): Promise<{ ok: true } | { ok: false; error: string; doneLines: number; failedLine: number | undefined }> {
   if (ops.length === 0) return { ok: true };
   const r = await runCommand("ipset", ["restore"], { netns, stdin: `${ops.join("\n")}\n`, timeoutMs: TIMEOUT_MS });
   if (r.code === 0) return { ok: true };
   const m = /Error in line (\d+)/.exec(r.stderr);
-  return { ok: false, error: r.stderr.trim() || `ipset restore exited with ${r.code}`, doneLines: m !== null ? Number(m[1]) - 1 : 0 };
+  const failedLine = m !== null ? Number(m[1]) - 1 : undefined;
+  return { ok: false, error: r.stderr.trim() || `ipset restore exited with ${r.code}`, doneLines: failedLine ?? 0, failedLine };
 }
 
 /** The inverse of swap/rename operations, in reverse order. */
@@ -439,11 +503,38 @@ async function destroyStagedSets(netns: string | undefined, warnings: string[]):
     warnings.push(live);
     return;
   }
-  for (const name of live.keys()) {
-    if (!STAGE_SET.test(name)) continue;
-    const r = await runCommand("ipset", ["destroy", name], { netns, timeoutMs: TIMEOUT_MS });
-    if (r.code !== 0) warnings.push(`staged set ${name} not destroyed: ${r.stderr.trim()}`);
+  const { failed } = await destroySets(
+    netns,
+    [...live.keys()].filter((name) => STAGE_SET.test(name)),
+  );
+  for (const f of failed) warnings.push(`staged set ${f.name} not destroyed: ${f.error}`);
+}
+
+/**
+ * Destroys `names` with `ipset restore` (one process for all of them). ipset stops at the first line that
+ * fails and names it; that set is reported and the rest are tried again, so one set the kernel still
+ * uses costs one extra process, not a failure of everything after it.
+ */
+async function destroySets(netns: string | undefined, names: readonly string[]): Promise<{ destroyed: Set<string>; failed: { name: string; error: string }[] }> {
+  const destroyed = new Set<string>();
+  const failed: { name: string; error: string }[] = [];
+  let rest = [...names];
+  while (rest.length > 0) {
+    const r = await ipsetRestore(netns, rest.map((name) => `destroy ${name}`));
+    if (r.ok) {
+      rest.forEach((name) => destroyed.add(name));
+      break;
+    }
+    if (r.failedLine === undefined || r.failedLine >= rest.length) {
+      // No line to blame (ipset missing, killed...): report every remaining set.
+      for (const name of rest) failed.push({ name, error: r.error });
+      break;
+    }
+    rest.slice(0, r.failedLine).forEach((name) => destroyed.add(name));
+    failed.push({ name: rest[r.failedLine]!, error: r.error });
+    rest = rest.slice(r.failedLine + 1);
   }
+  return { destroyed, failed };
 }
 
 // ---- iptables-restore helpers ----

@@ -20,7 +20,8 @@ import { type Diagnostic } from "../../api/diagnostics";
 import { type NormalizedPeer, type NormalizedSelector, networkPolicyKey } from "../../api/network-policy";
 import { type ContainerPort, type PodInfo, type PolicySnapshot, type Protocol, PROTOCOLS, podKey } from "../../model/cluster";
 import { podInterfaceName } from "../../model/names";
-import { canonicalJson, compareIPv4, compareStrings, contentId, ipInBlock, sortedUniqueStrings, subtractCidrs } from "./canonical";
+import { parseIPv4 } from "../../api/ipv4";
+import { canonicalJson, compareIPv4, compareNumbers, compareStrings, contentId, ipInBlock, sortedUniqueStrings, sortUniqueIPv4, subtractCidrs } from "./canonical";
 import { matchesSelector } from "./selector";
 import { parsePolicySnapshot } from "./snapshot";
 
@@ -115,35 +116,78 @@ export interface PolicyModel {
 }
 
 const PROTOCOL_ORDER = new Map(PROTOCOLS.map((p, i) => [p, i]));
+const NO_POLICIES: readonly string[] = Object.freeze([]);
 
 function compareNamedMembers(a: NamedPortMember, b: NamedPortMember): number {
   return compareIPv4(a[0], b[0]) || PROTOCOL_ORDER.get(a[1])! - PROTOCOL_ORDER.get(b[1])! || a[2] - b[2];
 }
 
-/** Compiles every NetworkPolicy of the snapshot into groups, rules, spans and per-pod policy lists. */
+/**
+ * Compiles every NetworkPolicy of the snapshot into groups, rules, spans and per-pod policy lists.
+ *
+ * Cost: selectors are answered from indexes, never by scanning every pod for every policy: pods by
+ * namespace, and per namespace by label key and value (built on first use), so `app=web` in one namespace
+ * looks at the pods labelled app=web there only. Each distinct (namespace, selector) and namespace
+ * selector is evaluated once (cached by its normalized form), and a peer that recurs across policies is
+ * resolved to its group once. Group members are sorted by parsed address (each pod's parsed once).
+ */
 export function compilePolicies(snapshot: PolicySnapshot): PolicyModel {
   const { policies, diagnostics } = parsePolicySnapshot(snapshot);
-  const pods = [...snapshot.pods].sort((a, b) => compareStrings(podKey(a), podKey(b)));
+  // Pods in podKey order; everything below refers to a pod by its index in this order.
+  const order = snapshot.pods.map((p) => ({ p, key: podKey(p) }));
+  order.sort((a, b) => compareStrings(a.key, b.key));
+  const pods = order.map((o) => o.p);
+  const keys = order.map((o) => o.key);
+  const index = new PodIndex(pods);
   const nsLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
-  const podsByNamespace = new Map<string, PodInfo[]>();
-  for (const p of pods) {
-    const list = podsByNamespace.get(p.namespace) ?? [];
-    list.push(p);
-    podsByNamespace.set(p.namespace, list);
-  }
+  const namespaceNames = [...nsLabels.keys()];
 
-  const podPeerMatches = (peer: PodPeerDefinition, pod: PodInfo): boolean => {
-    if (pod.hostNetwork || pod.ip === undefined) return false;
-    if ("name" in peer.namespaces) {
-      if (pod.namespace !== peer.namespaces.name) return false;
-    } else {
-      const labels = nsLabels.get(pod.namespace);
-      if (!labels || !matchesSelector(peer.namespaces.selector, labels)) return false;
+  // parseIPv4 of each pod's address, on first use (NaN: not parsed yet).
+  const addresses = new Float64Array(pods.length).fill(NaN);
+  const addressOf = (i: number): number | undefined => {
+    let a = addresses[i]!;
+    if (Number.isNaN(a)) {
+      a = parseIPv4(pods[i]!.ip ?? "") ?? -1;
+      addresses[i] = a;
     }
-    return matchesSelector(peer.pods, pod.labels);
+    return a < 0 ? undefined : a;
   };
-  const peerMatchesPod = (peer: NormalizedPeer, pod: PodInfo): boolean =>
-    peer.kind === "ipBlock" ? pod.ip !== undefined && ipInBlock(pod.ip, peer.cidr, peer.except) : podPeerMatches(peer, pod);
+
+  /** Namespaces (names, in snapshot order) a namespace selector matches, cached by selector. */
+  const nsMatches = new Map<string, string[]>();
+  const namespacesMatching = (sel: NormalizedSelector): string[] => {
+    const k = selectorKey(sel);
+    let out = nsMatches.get(k);
+    if (out === undefined) {
+      out = namespaceNames.filter((n) => matchesSelector(sel, nsLabels.get(n)!));
+      nsMatches.set(k, out);
+    }
+    return out;
+  };
+
+  /** Indices of the pod-network pods with an address that a pod peer matches (ascending per namespace). */
+  const podPeerIndices = (peer: PodPeerDefinition): number[] => {
+    const namespaces = "name" in peer.namespaces ? [peer.namespaces.name] : namespacesMatching(peer.namespaces.selector);
+    const out: number[] = [];
+    for (const ns of namespaces) for (const i of index.select(ns, peer.pods)) if (!pods[i]!.hostNetwork && pods[i]!.ip !== undefined) out.push(i);
+    return out;
+  };
+  /** Indices (ascending) of the pods with an address that any of `peers` matches. */
+  const peersIndices = (peers: readonly NormalizedPeer[]): number[] => {
+    const hit = new Uint8Array(pods.length);
+    for (const peer of peers) {
+      if (peer.kind === "pods") {
+        for (const i of podPeerIndices(peer)) hit[i] = 1;
+      } else {
+        pods.forEach((p, i) => {
+          if (p.ip !== undefined && ipInBlock(p.ip, peer.cidr, peer.except)) hit[i] = 1;
+        });
+      }
+    }
+    const out: number[] = [];
+    hit.forEach((h, i) => h && out.push(i));
+    return out;
+  };
 
   const groups = new Map<string, { kind: PeerGroup["kind"]; definition: unknown; members: unknown[]; span: Set<string> }>();
   const ensureGroup = (kind: PeerGroup["kind"], definition: unknown, computeMembers: () => unknown[]): string => {
@@ -152,11 +196,26 @@ export function compilePolicies(snapshot: PolicySnapshot): PolicyModel {
     return id;
   };
 
+  // The same peer recurs in many policies. Its plain JSON text is a cheaper memo key than its canonical
+  // form: equal plain text means equal content (same keys in the same order), so the same group id.
+  const peerIds = new Map<string, string>();
   const peerGroupId = (peer: NormalizedPeer): string => {
+    const text = JSON.stringify(peer);
+    let id = peerIds.get(text);
+    if (id === undefined) {
+      id = computePeerGroupId(peer);
+      peerIds.set(text, id);
+    }
+    return id;
+  };
+  const computePeerGroupId = (peer: NormalizedPeer): string => {
     if (peer.kind === "ipBlock") return ensureGroup("cidr", peer, () => subtractCidrs(peer.cidr, peer.except));
     return ensureGroup("address", peer, () => {
-      const candidates = "name" in peer.namespaces ? (podsByNamespace.get(peer.namespaces.name) ?? []) : pods;
-      return sortedUniqueStrings(candidates.filter((p) => podPeerMatches(peer, p)).map((p) => p.ip!)).sort(compareIPv4);
+      const members = podPeerIndices(peer);
+      return sortUniqueIPv4(
+        members.map((i) => pods[i]!.ip!),
+        members.map((i) => addressOf(i)),
+      );
     });
   };
 
@@ -164,9 +223,10 @@ export function compilePolicies(snapshot: PolicySnapshot): PolicyModel {
     ensureGroup("named-port", definition, () => {
       const seen = new Set<string>();
       const members: NamedPortMember[] = [];
-      for (const pod of pods) {
+      const candidates = definition.peers === "any" ? pods.map((_, i) => i) : peersIndices(definition.peers);
+      for (const i of candidates) {
+        const pod = pods[i]!;
         if (pod.ip === undefined) continue;
-        if (definition.peers !== "any" && !definition.peers.some((peer) => peerMatchesPod(peer, pod))) continue;
         for (const want of definition.ports) {
           for (const cp of pod.ports) {
             if (cp.name !== want.name || cp.protocol !== want.protocol) continue;
@@ -182,23 +242,26 @@ export function compilePolicies(snapshot: PolicySnapshot): PolicyModel {
       return members.sort(compareNamedMembers);
     });
 
-  const appliedTo = new Map<string, { namespace: string; podSelector: NormalizedSelector; pods: PodInfo[] }>();
+  const appliedTo = new Map<string, { namespace: string; podSelector: NormalizedSelector; pods: number[] }>();
   const compiled: CompiledPolicy[] = [];
-  const ingressOf = new Map<string, string[]>();
-  const egressOf = new Map<string, string[]>();
+  // Per pod (by the index of the first pod with its key: duplicate keys share, as a map by key would).
+  const ingressOf: (string[] | undefined)[] = [];
+  const egressOf: (string[] | undefined)[] = [];
+  const slot = keys.map((_, i) => i);
+  for (let i = 1; i < keys.length; i++) if (keys[i] === keys[i - 1]) slot[i] = slot[i - 1]!;
 
   for (const policy of policies) {
     const key = networkPolicyKey(policy);
     const atId = contentId({ kind: "applied-to", namespace: policy.namespace, podSelector: policy.podSelector });
     if (!appliedTo.has(atId)) {
-      const selected = (podsByNamespace.get(policy.namespace) ?? []).filter((p) => !p.hostNetwork && matchesSelector(policy.podSelector, p.labels));
+      const selected = index.select(policy.namespace, policy.podSelector).filter((i) => !pods[i]!.hostNetwork);
       appliedTo.set(atId, { namespace: policy.namespace, podSelector: policy.podSelector, pods: selected });
     }
     const selected = appliedTo.get(atId)!.pods;
-    const span = sortedUniqueStrings(selected.map((p) => p.node));
-    for (const p of selected) {
-      if (policy.policyTypes.ingress) pushTo(ingressOf, podKey(p), key);
-      if (policy.policyTypes.egress) pushTo(egressOf, podKey(p), key);
+    const span = sortedUniqueStrings(selected.map((i) => pods[i]!.node));
+    for (const i of selected) {
+      if (policy.policyTypes.ingress) (ingressOf[slot[i]!] ??= []).push(key);
+      if (policy.policyTypes.egress) (egressOf[slot[i]!] ??= []).push(key);
     }
     const compileRules = (direction: Direction): CompiledRule[] =>
       (direction === "ingress" ? policy.ingress : policy.egress).map((rule, index) => {
@@ -231,41 +294,112 @@ export function compilePolicies(snapshot: PolicySnapshot): PolicyModel {
       // groups are then not needed on any node (slice.ts leaves them out too).
       const peersNeeded = rule.peers !== "any" && (rule.ports === "any" || rule.ports.length > 0 || rule.direction === "ingress");
       const refs = [...(peersNeeded ? (rule.peers as readonly string[]) : []), ...(rule.namedPortGroup ? [rule.namedPortGroup] : [])];
-      for (const id of refs) for (const node of span) groups.get(id)!.span.add(node);
+      for (const id of refs) {
+        const groupSpan = groups.get(id)!.span;
+        for (const node of span) groupSpan.add(node);
+      }
     }
     compiled.push({ key, namespace: policy.namespace, name: policy.name, appliedTo: atId, policyTypes: policy.policyTypes, ingress, egress, span });
   }
 
   const appliedToGroups: AppliedToGroup[] = [...appliedTo.entries()]
-    .map(([id, g]) => ({ id, namespace: g.namespace, podSelector: g.podSelector, pods: g.pods.map(podKey), span: sortedUniqueStrings(g.pods.map((p) => p.node)) }))
+    .map(([id, g]) => ({ id, namespace: g.namespace, podSelector: g.podSelector, pods: g.pods.map((i) => keys[i]!), span: sortedUniqueStrings(g.pods.map((i) => pods[i]!.node)) }))
     .sort((a, b) => compareStrings(a.id, b.id));
 
   const peerGroups = [...groups.entries()]
     .map(([id, g]) => ({ id, kind: g.kind, definition: g.definition, members: g.members, span: sortedUniqueStrings(g.span) }) as PeerGroup)
     .sort((a, b) => compareStrings(a.id, b.id));
 
-  const modelPods: ModelPod[] = pods.map((p) => ({
-    key: podKey(p),
+  // Pods selected by the same policies share one list: 50,000 pods, a few thousand distinct lists (a list
+  // grown by push also carries spare capacity, which would otherwise stay allocated in the model).
+  const interned = new Map<string, string[]>();
+  for (const lists of [ingressOf, egressOf]) {
+    lists.forEach((list, i) => {
+      if (list === undefined) return;
+      const k = list.join("\u0000");
+      const shared = interned.get(k);
+      if (shared !== undefined) lists[i] = shared;
+      else interned.set(k, (lists[i] = list.slice()));
+    });
+  }
+  const modelPods: ModelPod[] = pods.map((p, i) => ({
+    key: keys[i]!,
     namespace: p.namespace,
     name: p.name,
     node: p.node,
     ...(p.ip !== undefined ? { ip: p.ip } : {}),
     hostNetwork: p.hostNetwork,
     interface: podInterfaceName(p.namespace, p.name),
-    ports: [...p.ports].sort(
+    ports: p.ports.length <= 1 ? [...p.ports] : [...p.ports].sort(
       (a, b) => a.containerPort - b.containerPort || PROTOCOL_ORDER.get(a.protocol)! - PROTOCOL_ORDER.get(b.protocol)! || compareStrings(a.name ?? "", b.name ?? ""),
     ),
-    ingressPolicies: ingressOf.get(podKey(p)) ?? [],
-    egressPolicies: egressOf.get(podKey(p)) ?? [],
+    ingressPolicies: ingressOf[slot[i]!] ?? NO_POLICIES,
+    egressPolicies: egressOf[slot[i]!] ?? NO_POLICIES,
   }));
 
   return { policies: compiled, appliedToGroups, peerGroups, pods: modelPods, diagnostics };
 }
 
-function pushTo(map: Map<string, string[]>, key: string, value: string): void {
-  const list = map.get(key) ?? [];
-  list.push(value);
-  map.set(key, list);
+/** A cache key for a normalized selector: equal keys, equal selectors. */
+function selectorKey(sel: NormalizedSelector): string {
+  return JSON.stringify(sel.requirements.map((r) => [r.key, r.operator, r.values]));
+}
+
+/**
+ * Pods (by index in podKey order) per namespace, and per namespace and label key the pods by label value
+ * (built on first use). `select` answers a pod selector within one namespace from the most selective
+ * `In` requirement's index entries, checks the remaining requirements on those candidates only, and
+ * caches the answer by (namespace, selector).
+ */
+class PodIndex {
+  private readonly byNamespace = new Map<string, number[]>();
+  private readonly byLabel = new Map<string, Map<string, number[]>>();
+  private readonly selected = new Map<string, readonly number[]>();
+
+  constructor(private readonly pods: readonly PodInfo[]) {
+    pods.forEach((p, i) => {
+      const list = this.byNamespace.get(p.namespace);
+      if (list === undefined) this.byNamespace.set(p.namespace, [i]);
+      else list.push(i);
+    });
+  }
+
+  /** Pods of `namespace` carrying label `key`, by value; indices ascending. */
+  private labelValues(namespace: string, key: string): Map<string, number[]> {
+    const k = `${namespace}\u0000${key}`;
+    let byValue = this.byLabel.get(k);
+    if (byValue === undefined) {
+      byValue = new Map();
+      for (const i of this.byNamespace.get(namespace) ?? []) {
+        const labels = this.pods[i]!.labels;
+        if (!Object.prototype.hasOwnProperty.call(labels, key)) continue;
+        const v = labels[key]!;
+        const list = byValue.get(v);
+        if (list === undefined) byValue.set(v, [i]);
+        else list.push(i);
+      }
+      this.byLabel.set(k, byValue);
+    }
+    return byValue;
+  }
+
+  /** Indices (ascending) of the pods of `namespace` that `sel` matches (host-network pods included). */
+  select(namespace: string, sel: NormalizedSelector): readonly number[] {
+    const cacheKey = `${namespace}\u0000${selectorKey(sel)}`;
+    const cached = this.selected.get(cacheKey);
+    if (cached !== undefined) return cached;
+    let candidates: readonly number[] = this.byNamespace.get(namespace) ?? [];
+    for (const r of sel.requirements) {
+      if (r.operator !== "In") continue;
+      const byValue = this.labelValues(namespace, r.key);
+      const lists = [...new Set(r.values)].map((v) => byValue.get(v) ?? []);
+      const size = lists.reduce((n, l) => n + l.length, 0);
+      if (size < candidates.length) candidates = lists.length === 1 ? lists[0]! : lists.flat().sort(compareNumbers);
+    }
+    const out = candidates.filter((i) => matchesSelector(sel, this.pods[i]!.labels));
+    this.selected.set(cacheKey, out);
+    return out;
+  }
 }
 
 function sortPorts(ports: readonly CompiledPort[]): CompiledPort[] {

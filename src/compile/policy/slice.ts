@@ -7,9 +7,8 @@
 // itself, so pods whose named ports resolve differently get different chains; the chain id is the content
 // hash of the resolved rules, so equal content always shares a chain.
 import { type Protocol, PROTOCOLS, podKey } from "../../model/cluster";
-import { shortHash } from "../../model/names";
-import { canonicalJson, compareStrings, contentId } from "./canonical";
-import type { CompiledPort, CompiledRule, Direction, ModelPod, NamedPortMember, PolicyModel } from "./compile";
+import { canonicalJson, compareStrings, contentId, textId } from "./canonical";
+import type { CompiledPolicy, CompiledPort, CompiledRule, Direction, ModelPod, NamedPortMember, PolicyModel } from "./compile";
 
 /** Ports of one protocol; `ranges` absent = every port of the protocol. Ranges are sorted, merged, inclusive. */
 export interface SlicePortMatch {
@@ -120,54 +119,147 @@ function sliceRule(rule: CompiledRule, pod: ModelPod): SliceRule | undefined {
   };
 }
 
-/** The node's policy slice: its pods, the policy-set chains they use, and the groups those reference. */
-export function slicePolicyForNode(model: PolicyModel, nodeName: string): NodePolicySlice {
-  const policies = new Map(model.policies.map((p) => [p.key, p]));
-  const chains = new Map<string, SliceChain>();
-  const chainFor = (direction: Direction, policyKeys: readonly string[], pod: ModelPod): string | undefined => {
-    if (policyKeys.length === 0) return undefined;
-    const rules: SliceRule[] = [];
-    for (const key of policyKeys) {
-      const policy = policies.get(key);
-      if (!policy) continue;
-      for (const rule of direction === "ingress" ? policy.ingress : policy.egress) {
-        const r = sliceRule(rule, pod);
-        if (r) rules.push(r);
-      }
-    }
-    const content = { direction, policies: [...policyKeys], rules };
-    const id = contentId(content);
-    if (!chains.has(id)) chains.set(id, { id, ...content });
-    return id;
-  };
+/**
+ * What every node's slice is assembled from, computed once per model (lazily, on the first slice) and
+ * shared by all of them: the pods of each node, the policies by key, the slice form of every group, and
+ * the chains already built. A chain's content depends only on its direction, its policy set and (ingress)
+ * how the pod's named ports resolve, so it is built and hashed once for the whole cluster, not once per
+ * node. Slices share these readonly objects; the output is the same as building everything per node.
+ */
+interface SliceIndex {
+  readonly podsByNode: ReadonlyMap<string, readonly ModelPod[]>;
+  readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  /** Slice-form groups by id (a list only so that a hand-built model with a duplicate id slices as before). */
+  readonly groups: ReadonlyMap<string, readonly SliceGroup[]>;
+  /** Built chains, found by walking direction -> policy keys -> (ingress with named ports) the pod's ports. */
+  readonly chains: { readonly ingress: ChainNode; readonly egress: ChainNode };
+}
 
-  const pods: SlicePod[] = model.pods
-    .filter((p) => p.node === nodeName && !p.hostNetwork)
-    .sort((a, b) => compareStrings(podKey(a), podKey(b)))
-    .map((p) => {
-      const ingress = chainFor("ingress", p.ingressPolicies, p);
-      const egress = chainFor("egress", p.egressPolicies, p);
-      return {
-        namespace: p.namespace,
-        name: p.name,
-        ...(p.ip !== undefined ? { ip: p.ip } : {}),
-        interface: p.interface,
-        ...(ingress !== undefined ? { ingress } : {}),
-        ...(egress !== undefined ? { egress } : {}),
-      };
-    });
+/**
+ * A trie node: `policies` continues the policy-set path, `ports` the pod's container ports (three levels
+ * per port: name, protocol, number), so a lookup builds no key strings. At the end of a policy-set path,
+ * `named` says whether the set's ingress rules name ports (then the chain depends on the pod's ports too).
+ */
+interface ChainNode {
+  policies?: Map<string, ChainNode>;
+  ports?: Map<string | number | undefined, ChainNode>;
+  named?: boolean;
+  built?: BuiltChain;
+}
 
-  const referenced = new Set<string>();
-  for (const c of chains.values()) {
-    for (const r of c.rules) {
-      if (r.peers !== "any") r.peers.forEach((g) => referenced.add(g));
-      if (r.namedPorts !== undefined) referenced.add(r.namedPorts);
+interface BuiltChain {
+  readonly chain: SliceChain;
+  /** Group ids the chain's rules reference, in first-reference order. */
+  readonly refs: readonly string[];
+}
+
+function childOf<K>(map: Map<K, ChainNode>, key: K): ChainNode {
+  let node = map.get(key);
+  if (node === undefined) {
+    node = {};
+    map.set(key, node);
+  }
+  return node;
+}
+
+const sliceIndexes = new WeakMap<PolicyModel, SliceIndex>();
+
+function sliceIndexOf(model: PolicyModel): SliceIndex {
+  const cached = sliceIndexes.get(model);
+  if (cached !== undefined) return cached;
+  const podsByNode = new Map<string, ModelPod[]>();
+  for (const p of model.pods) {
+    if (p.hostNetwork) continue;
+    const list = podsByNode.get(p.node);
+    if (list === undefined) podsByNode.set(p.node, [p]);
+    else list.push(p);
+  }
+  for (const list of podsByNode.values()) {
+    const keyed = list.map((p) => ({ p, k: podKey(p) }));
+    keyed.sort((a, b) => compareStrings(a.k, b.k));
+    keyed.forEach(({ p }, i) => (list[i] = p));
+  }
+  const groups = new Map<string, SliceGroup[]>();
+  for (const g of model.peerGroups) {
+    const sg: SliceGroup = g.kind === "named-port" ? { id: g.id, kind: g.kind, members: g.members } : { id: g.id, kind: g.kind, members: g.members };
+    const list = groups.get(g.id);
+    if (list === undefined) groups.set(g.id, [sg]);
+    else list.push(sg);
+  }
+  const index: SliceIndex = { podsByNode, policies: new Map(model.policies.map((p) => [p.key, p])), groups, chains: { ingress: {}, egress: {} } };
+  sliceIndexes.set(model, index);
+  return index;
+}
+
+function buildChain(index: SliceIndex, direction: Direction, policyKeys: readonly string[], pod: ModelPod): BuiltChain {
+  const rules: SliceRule[] = [];
+  for (const key of policyKeys) {
+    const policy = index.policies.get(key);
+    if (!policy) continue;
+    for (const rule of direction === "ingress" ? policy.ingress : policy.egress) {
+      const r = sliceRule(rule, pod);
+      if (r) rules.push(r);
     }
   }
-  const groups: SliceGroup[] = model.peerGroups
-    .filter((g) => referenced.has(g.id))
-    .map((g) => (g.kind === "named-port" ? { id: g.id, kind: g.kind, members: g.members } : { id: g.id, kind: g.kind, members: g.members }))
-    .sort((a, b) => compareStrings(a.id, b.id));
+  const content = { direction, policies: [...policyKeys], rules };
+  const refs = new Set<string>();
+  for (const r of rules) {
+    if (r.peers !== "any") r.peers.forEach((g) => refs.add(g));
+    if (r.namedPorts !== undefined) refs.add(r.namedPorts);
+  }
+  return { chain: { id: contentId(content), ...content }, refs: [...refs] };
+}
+
+/** The node's policy slice: its pods, the policy-set chains they use, and the groups those reference. */
+export function slicePolicyForNode(model: PolicyModel, nodeName: string): NodePolicySlice {
+  const index = sliceIndexOf(model);
+  const chains = new Map<string, SliceChain>();
+  const referenced = new Set<string>();
+  const chainFor = (direction: Direction, policyKeys: readonly string[], pod: ModelPod): string | undefined => {
+    if (policyKeys.length === 0) return undefined;
+    let node = index.chains[direction];
+    for (const key of policyKeys) node = childOf((node.policies ??= new Map()), key);
+    if (node.named === undefined) {
+      node.named =
+        direction === "ingress" &&
+        policyKeys.some((k) => index.policies.get(k)?.ingress.some((r) => r.ports !== "any" && r.ports.some((p) => typeof p.port === "string")) ?? false);
+    }
+    // Ingress named ports resolve on the pod itself: pods with the same container ports resolve alike.
+    if (node.named) {
+      for (const cp of pod.ports) {
+        node = childOf((node.ports ??= new Map()), cp.name);
+        node = childOf((node.ports ??= new Map()), cp.protocol);
+        node = childOf((node.ports ??= new Map()), cp.containerPort);
+      }
+    }
+    const built = (node.built ??= buildChain(index, direction, policyKeys, pod));
+    const { chain } = built;
+    if (!chains.has(chain.id)) {
+      chains.set(chain.id, chain);
+      for (const g of built.refs) referenced.add(g);
+    }
+    return chain.id;
+  };
+
+  const pods: SlicePod[] = (index.podsByNode.get(nodeName) ?? []).map((p) => {
+    const ingress = chainFor("ingress", p.ingressPolicies, p);
+    const egress = chainFor("egress", p.egressPolicies, p);
+    return {
+      namespace: p.namespace,
+      name: p.name,
+      ...(p.ip !== undefined ? { ip: p.ip } : {}),
+      interface: p.interface,
+      ...(ingress !== undefined ? { ingress } : {}),
+      ...(egress !== undefined ? { egress } : {}),
+    };
+  });
+
+  const groups: SliceGroup[] = [];
+  // The default sort orders by UTF-16 code units, as compareStrings does.
+  for (const id of [...referenced].sort()) {
+    const g = index.groups.get(id);
+    if (g !== undefined) groups.push(...g);
+  }
 
   return {
     version: 1,
@@ -180,7 +272,7 @@ export function slicePolicyForNode(model: PolicyModel, nodeName: string): NodePo
 
 /** Content hash of a slice (16 hex chars): equal slices, equal hash; the agent skips an unchanged one. */
 export function sliceHash(slice: NodePolicySlice): string {
-  return shortHash(canonicalJson(slice), 16);
+  return textId(canonicalJson(slice), 16);
 }
 
 /** Every node that has a pod in the model, sorted (the nodes a controller would slice for). */
