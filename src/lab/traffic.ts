@@ -99,6 +99,8 @@ export async function startTraffic(lab: Lab, opts: TrafficOptions): Promise<Traf
       const s = spawn("ip", ["netns", "exec", findLabPod(lab, dst).netns, python(), TRAFFIC_SCRIPT, "echo", "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
       servers.push(s);
       children.push(s);
+      let errText = "";
+      s.stderr?.on("data", (b: Buffer) => (errText = (errText + b.toString()).slice(-500)));
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`echo server in ${name(dst)} not ready`)), 10_000);
         s.stdout?.on("data", (b: Buffer) => {
@@ -107,7 +109,7 @@ export async function startTraffic(lab: Lab, opts: TrafficOptions): Promise<Traf
             resolve();
           }
         });
-        s.once("exit", () => reject(new Error(`echo server in ${name(dst)} exited`)));
+        s.once("exit", (code) => reject(new Error(`echo server in ${name(dst)} exited (${code}): ${errText.trim()}`)));
       });
     }
     for (const [from, to] of opts.tcpPairs ?? []) {
