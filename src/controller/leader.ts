@@ -101,6 +101,10 @@ export class LeaderElector {
   start(): void {
     const round = async (): Promise<void> => {
       if (this.stopped) return;
+      // The lease lapsed while we still held the flag (the event loop was blocked longer than the lease,
+      // e.g. by a long compile): that is a loss, and passes were skipped meanwhile. Recording it makes the
+      // renewal below an acquisition, whose onChange(true) runs them again.
+      if (this.leader && !this.isLeader()) this.set(false);
       try {
         this.set(await this.tryAcquireOrRenew());
       } catch (e) {

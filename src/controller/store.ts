@@ -17,6 +17,19 @@ function rvOf(o: KubernetesObject): number {
   return Number.isFinite(n) ? n : 0;
 }
 
+/**
+ * What of a ClusterNetwork a pass reads besides its own status bookkeeping: identity, spec, annotations
+ * (migration control), and the status fields that are plan inputs: the active mode, the source settings
+ * (activeConfig.vxlan / .bgp, as the controller reads them) and the migration state.
+ */
+export function clusterNetworkInput(o: KObj): string {
+  const spec = o["spec"] as { mode?: unknown } | undefined;
+  const status = o["status"] as { activeMode?: unknown; activeConfig?: { vxlan?: unknown; bgp?: unknown }; migration?: unknown } | undefined;
+  const m = o.metadata;
+  const source = [status?.activeConfig?.vxlan ?? null, status?.activeConfig?.bgp ?? null];
+  return JSON.stringify([m?.name, m?.uid, m?.generation, m?.deletionTimestamp ?? null, m?.annotations ?? null, spec ?? null, status?.activeMode ?? spec?.mode ?? null, source, status?.migration ?? null]);
+}
+
 export class ResourceCache {
   readonly items = new Map<string, KObj>();
   /** RV of the last deletion per key, so a stale ADDED after a DELETED is ignored. */
@@ -77,9 +90,13 @@ export class ClusterStore {
   readonly changeSeenAt = new Map<number, number>();
 
   apply(kind: WatchedKind, phase: Phase, obj: KObj, now: number): boolean {
+    const before = kind === "ClusterNetwork" ? this.caches.ClusterNetwork.get(keyOf(obj)) : undefined;
     const changed = this.caches[kind].apply(phase, obj);
-    if (changed && kind !== "NodeNetwork" && kind !== "ClusterNetwork") this.notePlanInput(now);
-    if (changed && kind === "ClusterNetwork") this.notePlanInput(now);
+    if (!changed || kind === "NodeNetwork") return changed;
+    // The controller's own status write (counts, conditions) comes back as a ClusterNetwork event: it moves
+    // no plan input, so it must not cost a recompile.
+    if (kind === "ClusterNetwork" && phase === "MODIFIED" && before && clusterNetworkInput(before) === clusterNetworkInput(obj)) return changed;
+    this.notePlanInput(now);
     return changed;
   }
 
