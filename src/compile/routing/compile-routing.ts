@@ -29,22 +29,39 @@ export const DEFAULT_UNDERLAY_MTU = 1500;
 
 type BgpConfig = z.infer<typeof BgpConfigSchema>;
 
+// Per-peer values are computed for every (node, peer) pair, N^2 per cluster compile: memoise the ones that
+// depend on the peer alone (pure functions of their argument, so the caches change no result).
+const macCache = new Map<string, string>();
+const gatewayCache = new Map<string, string | undefined>();
+function remember<V>(cache: Map<string, V>, key: string, make: () => V): V {
+  if (cache.has(key)) return cache.get(key) as V;
+  if (cache.size > 200_000) cache.clear();
+  const v = make();
+  cache.set(key, v);
+  return v;
+}
+
 /** A deterministic, locally administered unicast MAC for a node's VTEP (no need to read MACs back). */
 export function vtepMac(nodeName: string): string {
-  const h = shortHash(`vtep/${nodeName}`, 10);
-  return `0e:${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}:${h.slice(6, 8)}:${h.slice(8, 10)}`;
+  return remember(macCache, nodeName, () => {
+    const h = shortHash(`vtep/${nodeName}`, 10);
+    return `0e:${h.slice(0, 2)}:${h.slice(2, 4)}:${h.slice(4, 6)}:${h.slice(6, 8)}:${h.slice(8, 10)}`;
+  });
 }
 
 /** The first address of a block: the node's tunnel device address (VXLAN VTEP "gateway" for peers). */
 export function blockGateway(block: string): string | undefined {
-  const c = parseCidr(block);
-  return c ? formatIPv4(c.addr) : undefined;
+  return remember(gatewayCache, block, () => {
+    const c = parseCidr(block);
+    return c ? formatIPv4(c.addr) : undefined;
+  });
 }
 
 export function sameSubnet(a: RoutingNode, b: RoutingNode): boolean {
+  if (a.underlayCIDR !== b.underlayCIDR) return false;
   const ca = parseCidr(a.underlayCIDR);
   const ipb = parseIPv4(b.ip);
-  return ca !== undefined && ipb !== undefined && a.underlayCIDR === b.underlayCIDR && cidrContains(ca, ipb);
+  return ca !== undefined && ipb !== undefined && cidrContains(ca, ipb);
 }
 
 /** BIRD protocol names must be identifiers. */
