@@ -108,12 +108,20 @@ describe("migrations across 2 subnets (VXLAN <-> BGP through top-of-rack peers)"
     expect(await routesOf(cluster, "n1")).not.toContain("sy-vxlan");
   }, 180_000);
 
-  it("migrates BGP -> VXLAN with 0 packets lost", async () => {
+  it("migrates BGP -> VXLAN with 0 packets lost; lowers the pod MTU first and reports pods created with the old one", async () => {
+    // A pod created under BGP gets the native MTU (1500); VXLAN needs 50 bytes of it.
+    await cluster.createPod("x", "late", "n1", { app: "late" });
+    await cluster.waitForReady(30_000);
     const run = await migrateLab(cluster, "vxlan", { rollout: ROLLOUT, traffic: trafficFor(cluster), timeoutMs: 120_000 });
     expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
     expect(run.final?.activeMode).toBe("vxlan");
     expectHarmless(run, "bgp->vxlan");
     expect(await routesOf(cluster, "n1")).not.toContain("proto bird");
+    const mtu = run.final?.conditions?.find((c) => c.type === "PodMTUTooLarge");
+    expect(mtu?.status).toBe("True");
+    expect(mtu?.message).toContain("x/late (1500 > 1450 on n1)");
+    expect((await cluster.nodeNetworks()).every((n) => n.spec?.mtu === 1450)).toBe(true);
+    await cluster.deletePod("x", "late", { wait: true });
   }, 180_000);
 
   it("rolls back by itself when the canary cannot establish BGP (peer unreachable), losing nothing", async () => {

@@ -21,6 +21,7 @@ import { computeClusterStatus, mergePatchFor, type NodeRealization } from "./sta
 import { ClusterStore, type KObj, type Phase, type WatchedKind, WATCHED } from "./store";
 import { layoutOf, transition } from "../migration/machine";
 import { TERMINAL_PHASES, type MigrationState } from "../migration/types";
+import { POD_MTU_ANNOTATION } from "./snapshot";
 import { healthOf, MIGRATION_CONTROL_ANNOTATION, migrationSettings, preflightBlockers, stateFromStatus, statusFromState } from "./migration-driver";
 
 export interface ControllerOptions {
@@ -69,6 +70,8 @@ type CompiledPlans = {
   /** The blocks it allocated. */
   readonly blocks: Readonly<Record<string, string>>;
   readonly hashes: ReadonlyMap<string, string>;
+  /** The pod MTU each node's plan sets. */
+  readonly mtus: ReadonlyMap<string, number>;
   readonly diagnostics: readonly PlanDiagnostic[];
   readonly ipam: { readonly allocatedBlocks: number; readonly freeBlocks: number };
   readonly specs?: ReadonlyMap<string, NodeNetworkSpec>;
@@ -343,6 +346,7 @@ export class Controller {
         previousBlocks: { ...previousBlocks },
         blocks,
         hashes: new Map([...plans.plans].map(([n, p]) => [n, p.planHash])),
+        mtus: new Map([...plans.plans].map(([n, p]) => [n, p.mtu])),
         diagnostics: plans.diagnostics,
         ipam: plans.ipam,
         specs: plans.plans,
@@ -381,6 +385,20 @@ export class Controller {
         .catch((e: unknown) => this.log.warn({ err: String(e) }, "could not clear the migration control annotation"));
     }
     if (decision.wakeAt !== undefined) this.wakeAt(decision.wakeAt);
+    // Pods whose interface MTU (as their CNI recorded it) exceeds their node's plan MTU: after a move to a
+    // mode with more overhead they rely on PMTU discovery until restarted. Reported, not changed.
+    const tooLarge: string[] = [];
+    for (const o of this.store.caches.Pod.list()) {
+      const m = Number(o.metadata?.annotations?.[POD_MTU_ANNOTATION]);
+      const node = (o["spec"] as { nodeName?: string } | undefined)?.nodeName;
+      const planMtu = node ? plans.mtus.get(node) : undefined;
+      if (Number.isFinite(m) && planMtu !== undefined && m > planMtu) tooLarge.push(`${o.metadata?.namespace}/${o.metadata?.name} (${m} > ${planMtu} on ${node})`);
+    }
+    tooLarge.sort();
+    const mtuCondition = tooLarge.length > 0
+      ? { type: "PodMTUTooLarge", status: "True" as const, reason: "PodsNeedRestart", message: `${tooLarge.length} pod(s) have a larger MTU than the pod network now allows and rely on path-MTU discovery until restarted: ${tooLarge.slice(0, 10).join(", ")}${tooLarge.length > 10 ? ", ..." : ""}`, observedGeneration: generation }
+      : { type: "PodMTUTooLarge", status: "False" as const, reason: "PodMTUsFit", message: "every pod's MTU fits the pod network", observedGeneration: generation };
+    if (tooLarge.length > 0) await this.emitEvent(cn, "Warning", "PodMTUTooLarge", mtuCondition.message);
     const migrationStatus = statusFromState(decision.state);
     const migrating = decision.state !== undefined && !TERMINAL_PHASES.includes(decision.state.phase);
     diagnostics.push(...plans.diagnostics);
@@ -462,6 +480,7 @@ export class Controller {
         migrating
           ? { type: "Migrating", status: "True" as const, reason: decision.state!.phase, message: decision.state!.message, observedGeneration: generation }
           : { type: "Migrating", status: "False" as const, reason: decision.state?.phase ?? "Idle", message: decision.state?.message ?? "no migration in progress", observedGeneration: generation },
+        mtuCondition,
       ],
     });
     this.metrics.nodes.set({ state: "desired" }, status.nodes?.desired ?? 0);

@@ -106,7 +106,12 @@ export class LeaderElector {
       // renewal below an acquisition, whose onChange(true) runs them again.
       if (this.leader && !this.isLeader()) this.set(false);
       try {
-        this.set(await this.tryAcquireOrRenew());
+        const lapsesAt = this.lastRenew + this.opts.leaseDurationSec * 1000;
+        const held = await this.tryAcquireOrRenew();
+        // The lease can also lapse while this round is in flight (the API answered slowly): passes skipped in
+        // that gap would never run again, so a renewal that ends a lapse counts as a loss and an acquisition.
+        if (held && this.leader && this.now() >= lapsesAt) this.set(false);
+        this.set(held);
       } catch (e) {
         this.opts.log.warn({ err: String(e) }, "lease round failed");
         if (!this.isLeader()) this.set(false);

@@ -7,6 +7,8 @@ import type { KObj } from "./store";
 /** Annotation the node agent (or the lab) sets with the underlay subnet of the node's InternalIP. */
 export const UNDERLAY_CIDR_ANNOTATION = "switchyard.dev/underlay-cidr";
 export const UNDERLAY_MTU_ANNOTATION = "switchyard.dev/underlay-mtu";
+/** Annotation the CNI side sets on a pod with the MTU its interface was given. */
+export const POD_MTU_ANNOTATION = "switchyard.dev/mtu";
 
 type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Rec) : {});

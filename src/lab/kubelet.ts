@@ -11,6 +11,7 @@
 // - Status: podIP, hostIP and phase Running through the status subresource, or Pending with the reason.
 // - A deleted Pod (or one re-created under the same name: a new uid) loses its namespace.
 // Failures are values on the pod (reason, status message) and the pass is retried with backoff.
+import { POD_MTU_ANNOTATION } from "../controller/snapshot";
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import { mapBounded } from "../agent/exec";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "../controller/kinds";
@@ -57,7 +58,11 @@ interface Desired {
   readonly phase?: string;
   readonly statusMessage?: string;
   readonly servers: PodServer[];
+  readonly hasAnnotations: boolean;
+  readonly mtuAnnotation?: string;
 }
+
+export { POD_MTU_ANNOTATION };
 
 const keyOf = (ns: string, name: string): string => `${ns}/${name}`;
 
@@ -215,6 +220,8 @@ export class LabKubelet {
         ...(pod.status?.phase ? { phase: pod.status.phase } : {}),
         ...(pod.status?.message ? { statusMessage: pod.status.message } : {}),
         servers: serversOf(pod),
+        hasAnnotations: pod.metadata?.annotations !== undefined,
+        ...(pod.metadata?.annotations?.[POD_MTU_ANNOTATION] !== undefined ? { mtuAnnotation: pod.metadata.annotations[POD_MTU_ANNOTATION] } : {}),
       });
     }
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -311,6 +318,9 @@ export class LabKubelet {
       const running = d.hostNetwork ? node !== undefined : pod !== undefined && this.uids.get(d.key) === d.uid;
       const ip = d.hostNetwork ? node?.ip : pod?.ip;
       if (running && ip !== undefined) {
+        // Like a CNI plugin recording what it configured: the pod's interface MTU, so the controller can
+        // report pods whose MTU exceeds a lowered plan MTU (they rely on PMTU discovery until restarted).
+        if (!d.hostNetwork && pod !== undefined && d.mtuAnnotation !== String(pod.mtu)) await this.writeMtu(d, pod.mtu);
         if (d.phase === "Running" && d.statusIP === ip) return;
         await this.writeStatus(d, { phase: "Running", podIP: ip, hostIP: node?.ip });
         return;
@@ -336,6 +346,16 @@ export class LabKubelet {
     const cns = (await K8s(GenericKind, { kindOverride: ClusterNetworkGVK }).Get()) as unknown as { items: { metadata?: { name?: string }; spec?: { podCIDRs?: string[] } }[] };
     const cn = cns.items.find((c) => c.metadata?.name === "default") ?? cns.items[0];
     return { pools: cn?.spec?.podCIDRs ?? [], blocks, mtus };
+  }
+
+  private async writeMtu(d: Desired, mtu: number): Promise<void> {
+    const path = `/metadata/annotations/${POD_MTU_ANNOTATION.replace("/", "~1")}`;
+    const ops = d.hasAnnotations ? [{ op: "add" as const, path, value: String(mtu) }] : [{ op: "add" as const, path: "/metadata/annotations", value: { [POD_MTU_ANNOTATION]: String(mtu) } }];
+    try {
+      await K8s(kind.Pod, { name: d.name, namespace: d.namespace }).Patch(ops);
+    } catch (e) {
+      this.log(`kubelet: mtu annotation of ${d.key} not written: ${(e as Error).message}`);
+    }
   }
 
   private async writeStatus(d: Desired, s: { phase: "Running" | "Pending"; podIP?: string; hostIP?: string | undefined; message?: string }): Promise<void> {
