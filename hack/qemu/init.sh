@@ -33,6 +33,8 @@ poweroff_now() {
 
 # Exit status of the check: 0 = all passed, 1 = it printed a verdict with failures, else it crashed.
 limit=480
+# An entry point may ship its own limit in seconds as /check/limit (hack/qemu-migration.sh does).
+if [ -f /check/limit ] && [[ "$(cat /check/limit)" =~ ^[0-9]+$ ]]; then limit="$(cat /check/limit)"; fi
 if [ -f /check/check.mjs ]; then
   timeout "$limit" node /check/check.mjs
   rc=$?

@@ -23,7 +23,14 @@ qemu_clean() { sed -u -e 's/\r//g' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc/
 qemu_now() { date +%s.%N | cut -c1-14; }
 qemu_since() { awk -v a="$1" -v b="$(qemu_now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# Programs an entry point adds to the guest (each copied to the same path, with its shared libraries), e.g.
+# QEMU_EXTRA_PROGRAMS=(/usr/sbin/bird /usr/sbin/birdc). Set it after sourcing this file; empty by default.
+declare -p QEMU_EXTRA_PROGRAMS >/dev/null 2>&1 || QEMU_EXTRA_PROGRAMS=()
+# The guest's memory in MiB.
+QEMU_MEMORY_MB="${QEMU_MEMORY_MB:-1024}"
+
 # Installs the Debian packages behind the host tools the run needs, only when one is missing.
+#   qemu_ensure_host_packages [PATH=PACKAGE ...]   (extra tools an entry point copies into its guest)
 qemu_ensure_host_packages() {
   local -a missing=()
   local -A need=(
@@ -31,7 +38,11 @@ qemu_ensure_host_packages() {
     [/sbin/depmod]=kmod [/usr/bin/kmod]=kmod [/usr/sbin/ip]=iproute2 [/usr/sbin/nft]=nftables
     [/usr/bin/ping]=iputils-ping [/usr/sbin/sysctl]=procps
   )
-  local path
+  local path extra
+  for extra in "$@"; do
+    [[ "$extra" == /*=* ]] || qemu_die "qemu_ensure_host_packages: expected PATH=PACKAGE, got '$extra'"
+    need[${extra%%=*}]="${extra#*=}"
+  done
   for path in "${!need[@]}"; do
     [ -x "$path" ] || missing+=("${need[$path]}")
   done
@@ -165,9 +176,9 @@ qemu_copy_program() {
 # The programs the guest gets besides busybox: source path on the host -> path in the guest.
 # bash runs /init (busybox sh would run its own `ip` applet, which has no netns support); iproute2, nft,
 # iputils ping (busybox ping cannot set DF), procps sysctl and kmod's modprobe are what the agent and the
-# checks call; node runs the bundled check program.
+# checks call; node runs the bundled check program. Then the entry point's QEMU_EXTRA_PROGRAMS.
 qemu_guest_programs() {
-  local node_bin
+  local node_bin extra
   node_bin="$(command -v node)"
   printf '%s %s\n' \
     /bin/bash /bin/bash \
@@ -178,6 +189,7 @@ qemu_guest_programs() {
     /usr/sbin/sysctl /usr/sbin/sysctl \
     /usr/bin/kmod /usr/bin/kmod \
     "$node_bin" /usr/bin/node
+  for extra in "${QEMU_EXTRA_PROGRAMS[@]}"; do printf '%s %s\n' "$extra" "$extra"; done
 }
 
 # The identity of everything that goes into an initramfs, so an unchanged input set reuses the cpio.
@@ -201,7 +213,11 @@ qemu_initramfs_key() {
 qemu_build_initramfs() {
   local name="$1" kdir="$2" kver="$3" bundle_dir="$4"
   shift 4
-  local key out root
+  local key out root extra
+  # Checked here, not in qemu_guest_programs: that one runs in subshells, where qemu_die cannot stop the build.
+  for extra in "${QEMU_EXTRA_PROGRAMS[@]}"; do
+    [ -x "$extra" ] || qemu_die "extra guest program $extra is missing on the host"
+  done
   key="$(qemu_initramfs_key "$kdir" "$kver" "$bundle_dir" "$@")"
   out="$QEMU_CACHE/initramfs/$name-$key.cpio"
   QEMU_CPIO="$out"
@@ -266,7 +282,7 @@ qemu_boot() {
   local status=0
   : >"$log"
   timeout --kill-after=10 "$limit" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max -smp 2 -m 1024 \
+    -accel tcg,thread=multi -cpu max -smp 2 -m "$QEMU_MEMORY_MB" \
     -nic none -nographic -no-reboot \
     -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$cpio" \
     -append 'console=ttyS0 panic=-1 quiet' \
