@@ -209,17 +209,18 @@ describe("faults during a rollout (controller and agents as separate processes)"
           killed = true;
           const victim = m.batches?.[1]?.[0] ?? "n2"; // in the next batch
           await cluster.killAgent(victim);
-          // Let the controller see the batch waiting for it, then bring it back.
-          const end = Date.now() + 30_000;
+          // The batch must wait while the victim's agent is down: for 3 s the rollout may not move on, and
+          // the status names the node it waits for.
+          const end = Date.now() + 3_000;
+          let moved = false;
+          let named = false;
           while (Date.now() < end) {
-            const cn = await cluster.clusterNetwork();
-            const msg = (cn.status as { migration?: { message?: string } } | undefined)?.migration?.message ?? "";
-            if (msg.includes(`waiting for`) && msg.includes(victim)) {
-              sawWaiting = true;
-              break;
-            }
+            const mm = ((await cluster.clusterNetwork()).status as { migration?: { migratedBatches?: number; message?: string } } | undefined)?.migration;
+            if ((mm?.migratedBatches ?? 0) > 1) moved = true;
+            if ((mm?.message ?? "").includes("waiting for") && (mm?.message ?? "").includes(victim)) named = true;
             await new Promise((r) => setTimeout(r, 100));
           }
+          sawWaiting = !moved && named;
           await cluster.startAgent(victim);
         }
       },

@@ -200,7 +200,8 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
         s = fail(s, obs, `health gate timed out after ${seconds(st.timeoutMs)}: no ${st.successfulRounds} healthy round(s) from ${list(short)}${why.length > 0 ? ` (${[...new Set(why)].slice(0, 3).join("; ")})` : ""}`, events);
       } else {
         const done = obs.nodes.filter((n) => obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds).length;
-        const waitingFor = lagging.length > 0 ? `; waiting for ${list(lagging)} to apply the gate plan` : "";
+        const unhealthy = obs.nodes.filter((n) => !(obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds));
+        const waitingFor = lagging.length > 0 ? `; waiting for ${list(lagging)} to apply the gate plan` : unhealthy.length > 0 ? `; waiting for healthy rounds from ${list(unhealthy)}` : "";
         s = { ...s, message: `gate after batch ${s.migratedBatches - 1}: ${done}/${obs.nodes.length} node(s) healthy for ${st.successfulRounds} round(s)${waitingFor}` };
         wakeAt = s.since + st.timeoutMs + 1;
       }
