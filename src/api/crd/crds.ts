@@ -70,6 +70,23 @@ function rootSchema(spec: JsonSchema, status: JsonSchema, description: string, r
   return root;
 }
 
+type Names = { kind: string; plural: string; singular: string; shortNames: string[] };
+
+/** The CustomResourceDefinition envelope shared by both kinds: cluster-scoped, one version, status subresource. */
+function crd(names: Names, columns: JsonSchema[], schema: JsonSchema): JsonSchema {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${names.plural}.${API_GROUP}` },
+    spec: {
+      group: API_GROUP,
+      names: { kind: names.kind, listKind: `${names.kind}List`, plural: names.plural, singular: names.singular, shortNames: names.shortNames, categories: ["switchyard"] },
+      scope: "Cluster",
+      versions: [{ name: API_VERSION, served: true, storage: true, subresources: { status: {} }, additionalPrinterColumns: columns, schema: { openAPIV3Schema: schema } }],
+    },
+  };
+}
+
 export function clusterNetworkCrd(): JsonSchema {
   const schema = rootSchema(
     clusterNetworkSpecSchema(),
@@ -88,34 +105,19 @@ export function clusterNetworkCrd(): JsonSchema {
       },
     ],
   );
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `clusternetworks.${API_GROUP}` },
-    spec: {
-      group: API_GROUP,
-      names: { kind: "ClusterNetwork", listKind: "ClusterNetworkList", plural: "clusternetworks", singular: "clusternetwork", shortNames: ["cn", "cnet"], categories: ["switchyard"] },
-      scope: "Cluster",
-      versions: [
-        {
-          name: API_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Mode", type: "string", jsonPath: ".spec.mode", description: "The mode the spec asks for." },
-            { name: "Active", type: "string", jsonPath: ".status.activeMode", description: "The mode nodes send with now." },
-            { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Pending, Progressing, Ready, Migrating, Degraded or Failed." },
-            { name: "Realized", type: "integer", jsonPath: ".status.nodes.realized", description: "Nodes that applied the current plan." },
-            { name: "Desired", type: "integer", jsonPath: ".status.nodes.desired", description: "Nodes that should run the current plan." },
-            { name: "Migration", type: "string", jsonPath: ".status.migration.phase", priority: 1, description: "Phase of a change of mode." },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: { openAPIV3Schema: schema },
-        },
-      ],
-    },
-  };
+  return crd(
+    { kind: "ClusterNetwork", plural: "clusternetworks", singular: "clusternetwork", shortNames: ["cn", "cnet"] },
+    [
+      { name: "Mode", type: "string", jsonPath: ".spec.mode", description: "The mode the spec asks for." },
+      { name: "Active", type: "string", jsonPath: ".status.activeMode", description: "The mode nodes send with now." },
+      { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Pending, Progressing, Ready, Migrating, Degraded or Failed." },
+      { name: "Realized", type: "integer", jsonPath: ".status.nodes.realized", description: "Nodes that applied the current plan." },
+      { name: "Desired", type: "integer", jsonPath: ".status.nodes.desired", description: "Nodes that should run the current plan." },
+      { name: "Migration", type: "string", jsonPath: ".status.migration.phase", priority: 1, description: "Phase of a change of mode." },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    schema,
+  );
 }
 
 export function nodeNetworkCrd(): JsonSchema {
@@ -124,32 +126,17 @@ export function nodeNetworkCrd(): JsonSchema {
     openApiFromZod(NodeNetworkStatusSchema),
     "NodeNetwork is one node's compiled network plan (written by the controller) and what its agent realized (status).",
   );
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `nodenetworks.${API_GROUP}` },
-    spec: {
-      group: API_GROUP,
-      names: { kind: "NodeNetwork", listKind: "NodeNetworkList", plural: "nodenetworks", singular: "nodenetwork", shortNames: ["nn", "nnet"], categories: ["switchyard"] },
-      scope: "Cluster",
-      versions: [
-        {
-          name: API_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Mode", type: "string", jsonPath: ".spec.mode", description: "The mode this node sends with." },
-            { name: "Block", type: "string", jsonPath: ".spec.block", description: "The node's pod block." },
-            { name: "Plan", type: "string", jsonPath: ".spec.planHash", description: "Hash of the compiled plan." },
-            { name: "Applied", type: "string", jsonPath: ".status.appliedHash", description: "Hash of the plan the agent applied." },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: { openAPIV3Schema: schema },
-        },
-      ],
-    },
-  };
+  return crd(
+    { kind: "NodeNetwork", plural: "nodenetworks", singular: "nodenetwork", shortNames: ["nn", "nnet"] },
+    [
+      { name: "Mode", type: "string", jsonPath: ".spec.mode", description: "The mode this node sends with." },
+      { name: "Block", type: "string", jsonPath: ".spec.block", description: "The node's pod block." },
+      { name: "Plan", type: "string", jsonPath: ".spec.planHash", description: "Hash of the compiled plan." },
+      { name: "Applied", type: "string", jsonPath: ".status.appliedHash", description: "Hash of the plan the agent applied." },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    schema,
+  );
 }
 
 export const CRDS: readonly { file: string; build: () => JsonSchema }[] = [
