@@ -14,6 +14,7 @@ import type { NodeNetworkSpec } from "../api/node-network";
 import type { NodePolicySlice } from "../compile/policy";
 import type { RoutingPlan } from "../compile/routing/types";
 import { NodeNetworkGVK } from "../controller/kinds";
+import { formatCidr, networkOf, parseIPv4 } from "../api/ipv4";
 import { createLogger, type Logger } from "../controller/log";
 import { CoalescingScheduler } from "../controller/scheduler";
 import { UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../controller/snapshot";
@@ -96,9 +97,7 @@ export class NodeAgent {
     for (const l of links) {
       const a = l.addr_info?.find((x) => x.family === "inet" && x.local === nodeIP);
       if (!a) continue;
-      const mask = a.prefixlen === 0 ? 0 : (0xffffffff << (32 - a.prefixlen)) >>> 0;
-      const n = (nodeIP.split(".").reduce((acc, o) => (acc << 8) + Number(o), 0) & mask) >>> 0;
-      const cidr = `${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".")}/${a.prefixlen}`;
+      const cidr = formatCidr(networkOf({ addr: parseIPv4(nodeIP) ?? 0, prefix: a.prefixlen }));
       const node = (await K8s(kind.Node).Get(this.opts.node)) as { metadata?: { annotations?: Record<string, string> } };
       const ops = node.metadata?.annotations
         ? [
