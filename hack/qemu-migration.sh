@@ -20,8 +20,14 @@ source hack/qemu/lib.sh
 # IPIP tunnels, pod veths, the fabric bridge, the agents' NetworkPolicy and NAT tables (nft_* covers the
 # expressions, including ct and masquerade); vxlan only so the agents' capability probe sees a full kernel.
 MODULES=(ipip tunnel4 ip_tunnel vxlan veth bridge nf_tables nfnetlink 'nft_*' nf_nat nf_conntrack)
-# BIRD 2 for the BGP side (the agents start one per node), ss for the kernel's TCP retransmission counters.
-QEMU_EXTRA_PROGRAMS=(/usr/sbin/bird /usr/sbin/birdc /usr/bin/ss)
+# BIRD 2 for the BGP side (the agents start one per node), ss for the kernel's TCP retransmission counters,
+# chrt (util-linux) to run the measuring processes (ping streams, traffic helpers) SCHED_FIFO.
+QEMU_EXTRA_PROGRAMS=(/usr/sbin/bird /usr/sbin/birdc /usr/bin/ss /usr/bin/chrt)
+# The control plane saturates the guest's two emulated CPUs, mostly forking and exec'ing tools, which under
+# TCG spends long stretches in the kernel. Debian's kernel preempts only voluntarily by default, so even a
+# real-time instrument waits for those to reach a preemption point (measured: TCP echo gaps up to 0.5 s with
+# SCHED_FIFO helpers, 40-90 ms with preempt=full; docs/qemu.md). Full preemption changes scheduling only.
+QEMU_KERNEL_ARGS="preempt=full"
 # The guest program's own limit (/init kills it after this) stays below the VM's, so the guest can still
 # print a verdict and power off.
 GUEST_LIMIT=450
@@ -37,7 +43,7 @@ trap 'qemu_cleanup; [ -z "$work" ] || rm -rf "$work"' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
-qemu_ensure_host_packages /usr/sbin/bird=bird2 /usr/sbin/birdc=bird2 /usr/bin/ss=iproute2
+qemu_ensure_host_packages /usr/sbin/bird=bird2 /usr/sbin/birdc=bird2 /usr/bin/ss=iproute2 /usr/bin/chrt=util-linux
 mkdir -p "$QEMU_CACHE/logs"
 work="$(mktemp -d)"
 
@@ -63,7 +69,7 @@ flock -u 9
 qemu_log "kernel $QEMU_KVER and initramfs ready in $(qemu_since "$t") s"
 
 log="$QEMU_CACHE/logs/migration-$(date +%Y%m%dT%H%M%S)-$$.log"
-qemu_log "booting (TCG, -smp 2, ${QEMU_MEMORY_MB} MiB, no NIC, limit $limit s, guest program limit $GUEST_LIMIT s); console log: $log"
+qemu_log "booting (TCG, -smp 2, ${QEMU_MEMORY_MB} MiB, no NIC, kernel args '$QEMU_KERNEL_ARGS', limit $limit s, guest program limit $GUEST_LIMIT s); console log: $log"
 t="$(qemu_now)"
 status=0
 qemu_boot "$QEMU_KDIR" "$QEMU_KVER" "$QEMU_CPIO" "$log" "$limit" || status=$?

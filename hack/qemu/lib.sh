@@ -28,6 +28,8 @@ qemu_since() { awk -v a="$1" -v b="$(qemu_now)" 'BEGIN { printf "%.1f", b - a }'
 declare -p QEMU_EXTRA_PROGRAMS >/dev/null 2>&1 || QEMU_EXTRA_PROGRAMS=()
 # The guest's memory in MiB.
 QEMU_MEMORY_MB="${QEMU_MEMORY_MB:-1024}"
+# Extra kernel command-line arguments an entry point adds (e.g. `preempt=full`); empty by default.
+QEMU_KERNEL_ARGS="${QEMU_KERNEL_ARGS:-}"
 
 # Installs the Debian packages behind the host tools the run needs, only when one is missing.
 #   qemu_ensure_host_packages [PATH=PACKAGE ...]   (extra tools an entry point copies into its guest)
@@ -285,7 +287,7 @@ qemu_boot() {
     -accel tcg,thread=multi -cpu max -smp 2 -m "$QEMU_MEMORY_MB" \
     -nic none -nographic -no-reboot \
     -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$cpio" \
-    -append 'console=ttyS0 panic=-1 quiet' \
+    -append "console=ttyS0 panic=-1 quiet${QEMU_KERNEL_ARGS:+ $QEMU_KERNEL_ARGS}" \
     </dev/null >"$log" 2>&1 &
   QEMU_PID=$!
   # Follow the console until qemu is gone (tail exits once that pid has exited and the file is drained).

@@ -39,7 +39,7 @@ export interface NodeAgentOptions {
   readonly log?: Logger;
 }
 
-type ProberState = { epoch: number; timer: NodeJS.Timeout | undefined; okRounds: number; failedRounds: number; lastFailure?: string; waiting?: string };
+type ProberState = { epoch: number; timer: NodeJS.Timeout | undefined; okRounds: number; failedRounds: number; lastFailure?: string; waiting?: string; reportedOk?: number };
 type PolicyState = { hash: string; backend: string; slice: NodePolicySlice; listing: string };
 type NNObject = { metadata?: { name?: string; generation?: number; resourceVersion?: string }; spec?: NodeNetworkSpec; status?: Record<string, unknown> };
 
@@ -230,7 +230,10 @@ export class NodeAgent {
   /**
    * Migration gates: while the plan carries `health`, probe every target's health address from this
    * node's own (both are blocks' first addresses, so the packets take the pod-network routes and tunnels
-   * in both directions) once per interval, and report consecutive healthy rounds for the epoch.
+   * in both directions) once per interval, and report consecutive healthy rounds for the epoch. With
+   * `health.rounds` (what the gate needs) the agent writes when it has that many, and when a round fails
+   * or waits: a status write carries the whole (large) object to every watcher, so a gate costs each node
+   * one write, not one per round (without it: one healthy round).
    */
   private updateProber(spec: NodeNetworkSpec, routing: RoutingPlan): void {
     const health = spec.health;
@@ -249,7 +252,9 @@ export class NodeAgent {
       const current = this.latest?.spec?.health;
       const targets = current && current.epoch === p.epoch ? current.targets : health.targets;
       const netnsOpt = this.opts.netns ? { netns: this.opts.netns } : {};
-      const expected = new Map(routing.peers.map((x) => [x.peer, x.transport]));
+      // The plan in force now (a batch switch keeps the epoch but changes this node's transports).
+      const inForce = (this.latest?.spec?.routing as RoutingPlan | undefined) ?? routing;
+      const expected = new Map(inForce.peers.map((x) => [x.peer, x.transport]));
       const results = await Promise.all(
         targets.map(async (t) => {
           const r = await runCommand("ping", ["-n", "-q", "-c", "1", "-W", "1", "-I", source, t.address], { ...netnsOpt, timeoutMs: 3_000 });
@@ -274,6 +279,7 @@ export class NodeAgent {
       const failed = results.filter((r) => !r.ok).map((r) => `${r.t.node} (${r.t.address})`);
       const offPlan = results.filter((r) => r.ok && !r.onPlan).map((r) => `${r.t.node} via ${r.actual}, planned ${r.want}`);
       this.counters.probeRounds++;
+      const before = `${p.failedRounds}/${p.waiting ?? ""}`;
       if (failed.length > 0) {
         p.okRounds = 0;
         p.failedRounds++;
@@ -285,13 +291,18 @@ export class NodeAgent {
         p.okRounds++;
         delete p.waiting;
       }
-      try {
-        await this.nnApi().PatchStatus({
-          metadata: { name: this.opts.node },
-          status: { health: { epoch: p.epoch, okRounds: p.okRounds, failedRounds: p.failedRounds, ...(p.lastFailure ? { lastFailure: p.lastFailure } : {}), waiting: p.waiting ?? null, at: new Date().toISOString() } },
-        } as never);
-      } catch (e) {
-        this.log.warn({ err: String(e) }, "could not report probe round");
+      const needed = (current && current.epoch === p.epoch ? current.rounds : health.rounds) ?? 1;
+      const report = (p.okRounds >= needed && (p.reportedOk ?? -1) < needed) || before !== `${p.failedRounds}/${p.waiting ?? ""}`;
+      if (report) {
+        try {
+          await this.nnApi().PatchStatus({
+            metadata: { name: this.opts.node },
+            status: { health: { epoch: p.epoch, okRounds: p.okRounds, failedRounds: p.failedRounds, ...(p.lastFailure ? { lastFailure: p.lastFailure } : {}), waiting: p.waiting ?? null, at: new Date().toISOString() } },
+          } as never);
+          p.reportedOk = p.okRounds;
+        } catch (e) {
+          this.log.warn({ err: String(e) }, "could not report probe round");
+        }
       }
       if (this.prober === p && !this.stopped) p.timer = setTimeout(() => void round(), health.intervalMs);
     };

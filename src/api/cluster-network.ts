@@ -82,7 +82,7 @@ export const MigrationConfigSchema = z
       .strictObject({
         successfulRounds: z.int().min(1).max(100).default(3).describe("Probe rounds that must all succeed before the next step (1..100)."),
         probeInterval: DurationSchema.default("2s").describe("Time between probe rounds, e.g. 2s."),
-        timeout: DurationSchema.default("60s").describe("How long a gate may take before it fails, e.g. 60s."),
+        timeout: DurationSchema.default("60s").describe("How long a migration step (applying its plans, or a gate) may go without progress before it fails, e.g. 60s; counted from when the step's plans were all published."),
       })
       .default({ successfulRounds: 3, probeInterval: "2s", timeout: "60s" })
       .describe("The health gate after the canaries and after every batch: agents probe pods on migrated and unmigrated nodes."),
@@ -125,7 +125,8 @@ export const MigrationStatusSchema = z
     to: ModeSchema.describe("The mode the cluster is moving to."),
     generation: z.int().min(0).optional().describe("The ClusterNetwork generation the migration started for (editing the object retries a blocked or rolled-back migration)."),
     startedAt: z.string().optional().describe("When the migration started (RFC 3339)."),
-    since: z.string().optional().describe("When the current phase or step began (RFC 3339); timeouts count from here."),
+    since: z.string().optional().describe("When the current phase or step began or last made progress (RFC 3339); timeouts count from here."),
+    waitingFor: z.int().min(0).optional().describe("How many nodes the current step still waits for; whenever this falls, the step made progress and its timeout starts again."),
     stage: z.enum(["switch", "grace", "cleanup"]).optional().describe("Within Finalize and RollingBack: switching sending sides, waiting out the grace period, or removing the other mode's state."),
     pausedFrom: z.enum(MIGRATION_PHASES).optional().describe("The phase a paused migration resumes into."),
     batches: z.array(z.array(z.string())).optional().describe("The node batches, in order; the first is the canary batch. Fixed at Preflight."),

@@ -28,12 +28,17 @@ export const NodeNetworkSpecSchema = z
       .strictObject({
         epoch: z.int().min(0).describe("The gate epoch the probe rounds count for."),
         intervalMs: z.int().min(100).describe("Time between probe rounds, in milliseconds."),
+        rounds: z
+          .int()
+          .min(1)
+          .optional()
+          .describe("Consecutive healthy rounds a gate needs: the agent reports every round until then, afterwards only changes."),
         targets: z
           .array(z.strictObject({ node: z.string().describe("The peer node."), address: Ipv4AddressSchema.describe("The peer's health address (its block's first address).") }))
           .describe("Peers to probe through the pod-network routes."),
       })
       .optional()
-      .describe("Health probing during a migration gate; absent otherwise."),
+      .describe("Health probing during a migration (Prepare to Finalize); a gate counts the rounds of its epoch. Absent otherwise."),
   })
   .describe("The compiled plan for one node.");
 export type NodeNetworkSpec = z.infer<typeof NodeNetworkSpecSchema>;

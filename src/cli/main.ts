@@ -87,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--identity <id>", "leader-election identity (default: pid-based)")
     .option("--lease-namespace <ns>", "namespace of the leader-election Lease", "switchyard-system")
     .option("--metrics-port <port>", "serve Prometheus metrics on 127.0.0.1:PORT/metrics")
-    .option("--resync <seconds>", "full relist period", "30")
+    .option("--resync <seconds>", "full relist period (lost-event repair; watches carry every change)", "300")
     .option("--lease-duration <seconds>", "leader-election lease duration (a standby takes over this long after a crash)", "15")
     .action(async (opts: { identity?: string; metricsPort?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }) => {
       code = await runControllerCommand(opts);

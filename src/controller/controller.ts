@@ -9,7 +9,8 @@ import type { ClusterNetworkStatus, Mode } from "../api/cluster-network";
 import { formatDiagnostic } from "../api/diagnostics";
 import { parseClusterNetwork } from "../api/validate-cluster-network";
 import type { NodeNetworkSpec } from "../api/node-network";
-import { compileClusterPlans, type ClusterNode, type PlanDiagnostic } from "../compile/cluster-plan";
+import { compileClusterPlans, PlanCache, type ClusterNode, type PlanDiagnostic } from "../compile/cluster-plan";
+import { mapBounded } from "../agent/exec";
 import { shortHash } from "../model/names";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "./kinds";
 import { LeaderElector } from "./leader";
@@ -59,6 +60,17 @@ function apiFor(k: WatchedKind): Api {
   }
 }
 
+/** An error as a log line: kfc rejects with the API server's response (status and Status body), not an Error. */
+export function describeError(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  const r = e as { status?: number; statusText?: string; data?: { message?: string } } | undefined;
+  if (r && typeof r === "object" && (r.status !== undefined || r.data !== undefined)) return `${r.status ?? "?"} ${r.statusText ?? ""}: ${r.data?.message ?? JSON.stringify(r.data)}`.trim();
+  return String(e);
+}
+
+/** How many plans one pass writes at a time. */
+const PUBLISH_CONCURRENCY = 8;
+
 type PendingDelay = { seenAt: number; targets: Map<string, string> };
 
 /** The result of one compile as the rest of a pass uses it. `specs` (the plan bodies) only right after a compile. */
@@ -96,6 +108,12 @@ export class Controller {
   private lastStatusJson = "";
   /** The last compile, without plan bodies (see compileFor in reconcile). */
   private lastCompile: CompiledPlans | undefined;
+  /** Per-node parts of the last compile: a migration step recompiles only the nodes it changes. */
+  private readonly planCache = new PlanCache();
+  /** The plan body last published per node (shared with planCache): a change of health probing alone is a small patch. */
+  private readonly publishedSpecs = new Map<string, NodeNetworkSpec>();
+  /** The migration layout whose plans were all published, and when (migration step timeouts count from then). */
+  private layoutPublished: { key: string; at: number } | undefined;
   /** Counters for tests and benchmarks. */
   readonly counters = { publishes: 0, deletes: 0, statusWrites: 0, passes: 0, events: 0 };
 
@@ -107,7 +125,7 @@ export class Controller {
       run: () => this.reconcile(),
       onError: (e) => {
         this.metrics.reconcileErrors.inc();
-        this.log.warn({ err: String(e) }, "reconcile failed; retrying with backoff");
+        this.log.warn({ err: describeError(e) }, "reconcile failed; retrying with backoff");
       },
       ...(opts.now ? { now: opts.now } : {}),
     });
@@ -176,7 +194,7 @@ export class Controller {
         this.watchers.push(w);
       }
     }
-    const every = this.opts.resyncIntervalMs ?? 30_000;
+    const every = this.opts.resyncIntervalMs ?? 300_000;
     const resync = () => {
       if (this.stopped) return;
       this.relistAll()
@@ -254,6 +272,72 @@ export class Controller {
         this.pendingDelays.splice(i, 1);
       }
     }
+  }
+
+  /**
+   * Writes one node's plan: by server-side apply, or, when only health probing changed since our last
+   * write (a migration gate's new epoch), by a JSON patch of those few fields guarded by a test of the
+   * plan hash we wrote, so that a gate does not resend every node's routes. A failed guard falls back to
+   * the full apply.
+   */
+  private async publishPlan(cn: KObj, nodeSpec: NodeNetworkSpec): Promise<void> {
+    const node = nodeSpec.nodeName;
+    const prev = this.publishedSpecs.get(node);
+    const onlyHealth =
+      prev !== undefined &&
+      prev.routing === nodeSpec.routing &&
+      prev.policy === nodeSpec.policy &&
+      prev.nodeIP === nodeSpec.nodeIP &&
+      prev.block === nodeSpec.block &&
+      prev.mode === nodeSpec.mode &&
+      prev.mtu === nodeSpec.mtu &&
+      prev.clusterNetwork === nodeSpec.clusterNetwork;
+    let patched = false;
+    if (onlyHealth) {
+      const ops = [
+        { op: "test", path: "/spec/planHash", value: prev.planHash },
+        { op: "replace", path: "/spec/planHash", value: nodeSpec.planHash },
+        { op: "replace", path: "/spec/generation", value: nodeSpec.generation },
+        nodeSpec.health ? { op: "add", path: "/spec/health", value: nodeSpec.health } : { op: "remove", path: "/spec/health" },
+      ];
+      if (!nodeSpec.health && !prev.health) ops.pop();
+      patched = await K8s(GenericKind, { kindOverride: NodeNetworkGVK, name: node })
+        .Patch(ops as never)
+        .then(() => true)
+        .catch((e: unknown) => {
+          this.log.debug({ node, err: describeError(e) }, "health patch refused; applying the whole plan");
+          return false;
+        });
+      if (patched) this.metrics.writes.inc({ kind: "NodeNetwork", verb: "patch" });
+    }
+    if (!patched) {
+      // Fields a JSON patch changed (the probe epoch) belong to that patch's manager, and an apply that
+      // leaves out spec.health would strip only our fields of it and keep the epoch (an invalid plan).
+      // So health probing ends by removing the whole section first.
+      const live = this.store.caches.NodeNetwork.get(node)?.["spec"] as { health?: unknown } | undefined;
+      if (!nodeSpec.health && (live?.health !== undefined || prev?.health !== undefined)) {
+        await K8s(GenericKind, { kindOverride: NodeNetworkGVK, name: node })
+          .Patch([{ op: "remove", path: "/spec/health" }] as never)
+          .catch((e: unknown) => this.log.debug({ node, err: describeError(e) }, "no health section to remove"));
+      }
+      await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Apply(
+        {
+          apiVersion: `${NodeNetworkGVK.group}/${NodeNetworkGVK.version}`,
+          kind: "NodeNetwork",
+          metadata: {
+            name: node,
+            labels: { "switchyard.dev/cluster-network": cn.metadata?.name ?? "default" },
+            ownerReferences: [{ apiVersion: cn.apiVersion ?? "", kind: "ClusterNetwork", name: cn.metadata?.name ?? "", uid: cn.metadata?.uid ?? "", controller: true }],
+          },
+          spec: nodeSpec,
+        } as never,
+        { force: true },
+      );
+      this.metrics.writes.inc({ kind: "NodeNetwork", verb: "apply" });
+    }
+    this.published.set(node, nodeSpec.planHash);
+    this.publishedSpecs.set(node, nodeSpec);
+    this.counters.publishes++;
   }
 
   /** Compiles and publishes. Runs under the scheduler: never concurrently. */
@@ -339,6 +423,8 @@ export class Controller {
         pods: this.store.caches.Pod.list().map(podFromObject).filter((p): p is NonNullable<typeof p> => p !== undefined),
         policies: this.store.caches.NetworkPolicy.list(),
         previousBlocks,
+        cache: this.planCache,
+        policyInputKey: `${this.store.kindVersions.Pod}/${this.store.kindVersions.Namespace}/${this.store.kindVersions.NetworkPolicy}`,
       });
       const blocks = Object.fromEntries([...plans.plans].flatMap(([n, p]) => (p.block ? [[n, p.block]] : []))) as Record<string, string>;
       return {
@@ -353,6 +439,7 @@ export class Controller {
       };
     };
     const state0 = stateFromStatus(prevStatus?.migration, now);
+    const layoutKey = (state: MigrationState | undefined, active: Mode) => JSON.stringify([cn.metadata?.uid, generation, layoutOf(state, active, nodeNames, settings)]);
     let plans = compileFor(state0, activeMode);
     const nnByName = new Map(this.store.caches.NodeNetwork.list().map((o) => [o.metadata?.name ?? "", o]));
     const lagging = nodeNames.filter((n) => (nnByName.get(n)?.["status"] as { appliedHash?: string } | undefined)?.appliedHash !== plans.hashes.get(n));
@@ -373,6 +460,7 @@ export class Controller {
       blockers,
       lagging,
       health: Object.fromEntries(nodeNames.map((n) => [n, healthOf(nnByName.get(n))])),
+      ...(this.layoutPublished?.key === layoutKey(state0, activeMode) ? { publishedAt: this.layoutPublished.at } : {}),
     });
     if (JSON.stringify(decision.state) !== JSON.stringify(state0) || decision.activeMode !== activeMode) {
       plans = compileFor(decision.state, decision.activeMode);
@@ -406,6 +494,7 @@ export class Controller {
     // Publish changed plans (server-side apply, our field manager), then garbage-collect.
     const seenAt = Math.min(...[...this.store.changeSeenAt.entries()].filter(([v]) => v <= inputVersion).map(([, t]) => t), this.now());
     const changedTargets = new Map<string, string>();
+    const toPublish: NodeNetworkSpec[] = [];
     for (const [node, planHash] of plans.hashes) {
       if (existingHashOf(node) === planHash || this.published.get(node) === planHash) {
         this.published.set(node, planHash);
@@ -417,29 +506,18 @@ export class Controller {
         this.lastCompile = undefined;
         throw new Error(`no plan body for ${node}`);
       }
-      await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Apply(
-        {
-          apiVersion: `${NodeNetworkGVK.group}/${NodeNetworkGVK.version}`,
-          kind: "NodeNetwork",
-          metadata: {
-            name: node,
-            labels: { "switchyard.dev/cluster-network": cn.metadata?.name ?? "default" },
-            ownerReferences: [{ apiVersion: cn.apiVersion ?? "", kind: "ClusterNetwork", name: cn.metadata?.name ?? "", uid: cn.metadata?.uid ?? "", controller: true }],
-          },
-          spec: nodeSpec,
-        } as never,
-        { force: true },
-      );
-      this.published.set(node, nodeSpec.planHash);
-      changedTargets.set(node, nodeSpec.planHash);
-      this.counters.publishes++;
-      this.metrics.writes.inc({ kind: "NodeNetwork", verb: "apply" });
+      toPublish.push(nodeSpec);
     }
+    // Plans of one pass are independent of each other (the zero-loss order is between migration steps,
+    // never within one), so they go out several at a time.
+    await mapBounded(toPublish, PUBLISH_CONCURRENCY, (nodeSpec) => this.publishPlan(cn, nodeSpec));
+    for (const nodeSpec of toPublish) changedTargets.set(nodeSpec.nodeName, nodeSpec.planHash);
     for (const nn of this.store.caches.NodeNetwork.list()) {
       const name = nn.metadata?.name ?? "";
       if (!plans.hashes.has(name) && !this.store.caches.Node.get(name)) {
         await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Delete(name);
         this.published.delete(name);
+        this.publishedSpecs.delete(name);
         this.counters.deletes++;
         this.metrics.writes.inc({ kind: "NodeNetwork", verb: "delete" });
         this.log.info({ node: name }, "deleted the plan of a node that is gone");
@@ -454,6 +532,8 @@ export class Controller {
     // Every plan of this compile is published now; keep it without the bodies.
     const { specs: _bodies, ...kept } = plans;
     this.lastCompile = kept;
+    const publishedKey = layoutKey(decision.state, activeMode);
+    if (this.layoutPublished?.key !== publishedKey) this.layoutPublished = { key: publishedKey, at: this.now() };
 
     // Status from realization.
     const realizations: NodeRealization[] = [...plans.hashes].map(([node, planHash]) => {

@@ -4,7 +4,7 @@
 import type { ClusterNetworkSpec, ClusterNetworkStatus, Mode } from "../api/cluster-network";
 import { parseDurationMs } from "../api/common";
 import type { ClusterNode } from "../compile/cluster-plan";
-import { compileRoutingPlan } from "../compile/routing/compile-routing";
+import { type compileRoutingPlan, refusedPeers } from "../compile/routing/compile-routing";
 import { MODE_OVERHEAD, type RoutingNode } from "../compile/routing/types";
 import { matchesLabelSelector } from "../model/label-selector";
 import type { MigrationSettings, MigrationState, NodeHealth } from "../migration/types";
@@ -42,6 +42,7 @@ export function stateFromStatus(st: MigrationStatus | undefined, now: number): M
     generation: st.generation ?? 0,
     startedAt: ms(st.startedAt, now),
     since: ms(st.since, now),
+    ...(st.waitingFor !== undefined ? { waitingFor: st.waitingFor } : {}),
     batches: st.batches ?? [],
     migratedBatches: st.migratedBatches ?? 0,
     epoch: st.epoch ?? 0,
@@ -62,6 +63,7 @@ export function statusFromState(s: MigrationState | undefined): MigrationStatus 
     generation: s.generation,
     startedAt: iso(s.startedAt),
     since: iso(s.since),
+    ...(s.waitingFor !== undefined ? { waitingFor: s.waitingFor } : {}),
     ...(s.stage ? { stage: s.stage } : {}),
     ...(s.pausedFrom ? { pausedFrom: s.pausedFrom } : {}),
     batches: s.batches.map((b) => [...b]),
@@ -106,8 +108,11 @@ export function preflightBlockers(
   const target = { ...spec, mode: to };
   const refusedBy = new Map<string, string[]>();
   for (const n of nodes) {
-    const plan = compileRoutingPlan({ spec: target, nodes: routingNodes, modesInUse: [to] }, n.name, sourceConfig);
-    for (const p of plan.peers) if (p.transport === "none") refusedBy.set(p.reason ?? "unreachable", [...(refusedBy.get(p.reason ?? "unreachable") ?? []), `${n.name}->${p.peer}`]);
+    for (const p of refusedPeers({ spec: target, nodes: routingNodes, modesInUse: [to] }, n.name, sourceConfig)) {
+      const pairs = refusedBy.get(p.reason) ?? [];
+      pairs.push(`${n.name}->${p.peer}`);
+      refusedBy.set(p.reason, pairs);
+    }
   }
   for (const [reason, pairs] of refusedBy) blockers.push(`${pairs.length} node pair(s) cannot be served (${pairs.slice(0, 6).join(", ")}${pairs.length > 6 ? ", ..." : ""}): ${reason}`);
   if (spec.mtu > 0) {

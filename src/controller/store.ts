@@ -86,6 +86,8 @@ export class ClusterStore {
   readonly synced = new Set<WatchedKind>();
   /** Bumped on every change that can alter a plan (not NodeNetwork status). */
   planInputVersion = 0;
+  /** The same, per kind: what a part of the compile depends on (the policy model: pods, namespaces, policies). */
+  readonly kindVersions: Record<WatchedKind, number> = { ClusterNetwork: 0, NodeNetwork: 0, Node: 0, Pod: 0, Namespace: 0, NetworkPolicy: 0 };
   /** When the oldest not-yet-realized policy-affecting change was seen, by input version. */
   readonly changeSeenAt = new Map<number, number>();
 
@@ -96,18 +98,19 @@ export class ClusterStore {
     // The controller's own status write (counts, conditions) comes back as a ClusterNetwork event: it moves
     // no plan input, so it must not cost a recompile.
     if (kind === "ClusterNetwork" && phase === "MODIFIED" && before && clusterNetworkInput(before) === clusterNetworkInput(obj)) return changed;
-    this.notePlanInput(now);
+    this.notePlanInput(kind, now);
     return changed;
   }
 
   replaceAll(kind: WatchedKind, objs: readonly KObj[], now: number): boolean {
     const changed = this.caches[kind].replaceAll(objs);
     this.synced.add(kind);
-    if (changed && kind !== "NodeNetwork") this.notePlanInput(now);
+    if (changed && kind !== "NodeNetwork") this.notePlanInput(kind, now);
     return changed;
   }
 
-  private notePlanInput(now: number): void {
+  private notePlanInput(kind: WatchedKind, now: number): void {
+    this.kindVersions[kind]++;
     this.planInputVersion++;
     this.changeSeenAt.set(this.planInputVersion, now);
   }

@@ -24,12 +24,14 @@ class World {
   /** Healthy rounds each node reports for the current epoch (defaults to what the gate needs). */
   rounds: number | undefined;
   phases: string[] = [];
+  /** When the driver finished publishing the current step's plans (0: long ago; undefined: still publishing). */
+  publishedAt: number | undefined = 0;
 
   obs(): MigrationObservation {
     const epoch = this.state?.epoch ?? 0;
     const health: Record<string, NodeHealth> = {};
     for (const n of NODES) health[n] = this.healthy ? { epoch, okRounds: this.rounds ?? this.settings.successfulRounds, failedRounds: 0 } : { epoch, okRounds: 0, failedRounds: n === "n1" ? 1 : 0, ...(n === "n1" ? { lastFailure: "10.244.2.0 unreachable" } : {}) };
-    return { now: this.now, specMode: this.spec, activeMode: this.active, generation: this.generation, settings: this.settings, nodes: NODES, blockers: this.blockers, lagging: this.lagging, health, ...(this.control ? { control: this.control } : {}) };
+    return { now: this.now, specMode: this.spec, activeMode: this.active, generation: this.generation, settings: this.settings, nodes: NODES, blockers: this.blockers, lagging: this.lagging, health, ...(this.control ? { control: this.control } : {}), ...(this.publishedAt !== undefined ? { publishedAt: this.publishedAt } : {}) };
   }
   step(): void {
     const d = transition(this.state, this.obs());
@@ -85,10 +87,53 @@ describe("transition", () => {
       w.step();
       seen[`${w.state?.phase}:${w.state?.migratedBatches}`] ??= w.layout();
     }
-    expect(seen["Prepare:0"]).toEqual({ nodeModes: { n1: "vxlan", n2: "vxlan", n3: "vxlan", n4: "vxlan" }, modesInUse: ["bgp", "vxlan"] });
+    expect(seen["Prepare:0"]).toEqual({ nodeModes: { n1: "vxlan", n2: "vxlan", n3: "vxlan", n4: "vxlan" }, modesInUse: ["bgp", "vxlan"], probe: { epoch: 0, intervalMs: 1000, rounds: 2 } });
     expect(seen["Canary:1"]).toMatchObject({ nodeModes: { n1: "bgp", n2: "vxlan", n3: "vxlan", n4: "vxlan" }, modesInUse: ["bgp", "vxlan"] });
-    expect(seen["Gate:1"]).toMatchObject({ probe: { epoch: 1, intervalMs: 1000 } });
-    expect(seen["Rolling:2"]).toMatchObject({ nodeModes: { n1: "bgp", n2: "bgp", n3: "bgp", n4: "vxlan" } });
+    expect(seen["Gate:1"]).toMatchObject({ probe: { epoch: 1, intervalMs: 1000, rounds: 2 } });
+    expect(seen["Rolling:2"]).toMatchObject({ nodeModes: { n1: "bgp", n2: "bgp", n3: "bgp", n4: "vxlan" }, probe: { epoch: 1, intervalMs: 1000, rounds: 2 } });
+    expect(seen["Finalize:3"]).toEqual({ nodeModes: { n1: "bgp", n2: "bgp", n3: "bgp", n4: "bgp" }, modesInUse: ["bgp", "vxlan"] });
+  });
+
+  it("counts a step's timeout from when its plans were all published, never while they are being written", () => {
+    const w = new World();
+    for (let i = 0; i < 10 && w.state?.phase !== "Rolling"; i++) w.step();
+    expect(w.state?.phase).toBe("Rolling");
+    const since = w.state!.since;
+    w.lagging = ["n2"];
+    w.now = since + 3 * SETTINGS.timeoutMs;
+    w.publishedAt = undefined; // a 1,000-node step still publishing
+    w.step();
+    expect(w.state?.phase).toBe("Rolling");
+    w.publishedAt = w.now - 1000; // published a second ago: the agents get the whole timeout
+    const d = transition(w.state, w.obs());
+    expect(d.state?.phase).toBe("Rolling");
+    expect(d.wakeAt).toBe(w.publishedAt + SETTINGS.timeoutMs + 1);
+    w.publishedAt = since; // published at once: timed out long ago
+    w.step();
+    expect(w.state?.phase).toBe("RollingBack");
+    expect(w.state?.reason).toContain("n2 did not apply the rolling plan");
+  });
+
+  it("times a step out after no progress for the timeout, not after the timeout in all", () => {
+    const w = new World();
+    for (let i = 0; i < 10 && w.state?.phase !== "Rolling"; i++) w.step();
+    w.lagging = ["n2", "n3"];
+    w.step();
+    const t0 = w.state!.since;
+    // One node applies after 0.8 timeouts: progress, so the clock starts again.
+    w.now = t0 + 0.8 * SETTINGS.timeoutMs;
+    w.lagging = ["n3"];
+    w.step();
+    expect(w.state).toMatchObject({ phase: "Rolling", waitingFor: 1 });
+    expect(w.state!.since).toBeGreaterThan(t0);
+    w.now = t0 + 1.6 * SETTINGS.timeoutMs; // 1.6 timeouts in all, 0.8 since the progress
+    w.step();
+    expect(w.state?.phase).toBe("Rolling");
+    w.now = t0 + 2 * SETTINGS.timeoutMs; // nothing moved for more than a timeout
+    w.step();
+    expect(w.state?.phase).toBe("RollingBack");
+    expect(w.state?.reason).toContain("n3 did not apply");
+    expect(w.state?.waitingFor).toBeUndefined();
   });
 
   it("blocks a preflight that must block, names the problem, and changes nothing", () => {
@@ -214,8 +259,8 @@ describe("transition", () => {
     w.control = "pause";
     w.step();
     expect(w.state?.phase).toBe("Paused");
-    // Nodes stay exactly where they were (a paused gate stops probing).
-    expect({ ...w.layout(), probe: undefined }).toEqual({ ...before, probe: undefined });
+    // Nodes stay exactly where they were, probing included.
+    expect(w.layout()).toEqual(before);
     w.now += 10 * SETTINGS.timeoutMs; // no timeout fires while paused
     w.step();
     expect(w.state?.phase).toBe("Paused");

@@ -43,31 +43,30 @@ function isActive(s: MigrationState | undefined): boolean {
 }
 
 /** Who sends with what, and what every node must receive, for a state (or for no migration). */
-export function layoutOf(state: MigrationState | undefined, activeMode: Mode, nodes: readonly string[], settings?: Pick<MigrationSettings, "probeIntervalMs">): MigrationLayout {
+export function layoutOf(state: MigrationState | undefined, activeMode: Mode, nodes: readonly string[], settings?: Pick<MigrationSettings, "probeIntervalMs"> & Partial<Pick<MigrationSettings, "successfulRounds">>): MigrationLayout {
   const all = (m: Mode) => Object.fromEntries(nodes.map((n) => [n, m]));
   if (!state || !isActive(state)) return { nodeModes: all(activeMode), modesInUse: [activeMode] };
   const phase: MigrationPhase = state.phase === "Paused" ? (state.pausedFrom ?? "Prepare") : state.phase;
   const both: Mode[] = [...new Set<Mode>([state.from, state.to])].sort();
   const migrated = new Set(state.batches.slice(0, state.migratedBatches).flat());
   const split = () => Object.fromEntries(nodes.map((n) => [n, migrated.has(n) ? state.to : state.from]));
+  // Health probing runs from Prepare until the old mode's state goes: every plan carries the same probe
+  // section throughout (only a gate's new epoch changes it), so a batch switch rewrites only that batch's
+  // plans and the gate that follows rewrites only the epoch. Only a gate counts the rounds of its epoch.
+  const probe = { probe: { epoch: state.epoch, intervalMs: settings?.probeIntervalMs ?? 2000, ...(settings?.successfulRounds !== undefined ? { rounds: settings.successfulRounds } : {}) } };
   switch (phase) {
     case "Preflight":
       return { nodeModes: all(state.from), modesInUse: [state.from] };
     case "Prepare":
-      return { nodeModes: all(state.from), modesInUse: both };
+      return { nodeModes: all(state.from), modesInUse: both, ...probe };
     case "Canary":
     case "Rolling":
-      return { nodeModes: split(), modesInUse: both };
     case "Gate":
-      return {
-        nodeModes: split(),
-        modesInUse: both,
-        ...(state.phase === "Gate" ? { probe: { epoch: state.epoch, intervalMs: settings?.probeIntervalMs ?? 2000 } } : {}),
-      };
+      return { nodeModes: split(), modesInUse: both, ...probe };
     case "Finalize":
       return state.stage === "cleanup" ? { nodeModes: all(state.to), modesInUse: [state.to] } : { nodeModes: all(state.to), modesInUse: both };
     case "RollingBack":
-      return state.stage === "cleanup" ? { nodeModes: all(state.from), modesInUse: [state.from] } : { nodeModes: split(), modesInUse: both };
+      return state.stage === "cleanup" ? { nodeModes: all(state.from), modesInUse: [state.from] } : { nodeModes: split(), modesInUse: both, ...probe };
     default:
       return { nodeModes: all(activeMode), modesInUse: [activeMode] };
   }
@@ -135,7 +134,14 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
   }
 
   const st = obs.settings;
-  const timedOut = obs.now - s.since > st.timeoutMs;
+  // A step times out after `timeoutMs` without progress: its clock starts when its plans have all been
+  // published (a large cluster takes a while to write them; the driver passes that time, or nothing while
+  // it is still publishing) and starts again whenever fewer nodes are left to wait for.
+  const progressed = (cur: MigrationState, pending: number): MigrationState =>
+    cur.waitingFor !== undefined && pending < cur.waitingFor ? { ...cur, since: obs.now, waitingFor: pending } : { ...cur, waitingFor: pending };
+  const clockOf = (cur: MigrationState) => Math.max(cur.since, obs.publishedAt ?? cur.since);
+  const timedOutAt = (cur: MigrationState) => obs.publishedAt !== undefined && obs.now - clockOf(cur) > st.timeoutMs;
+  const step0 = s;
   const lagging = obs.lagging;
   let wakeAt: number | undefined;
 
@@ -163,11 +169,11 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
         } else {
           s = { ...s, phase: "Gate", since: obs.now, epoch: s.epoch + 1, message: `gate after batch ${s.migratedBatches - 1}: waiting for ${st.successfulRounds} healthy probe round(s) from every node` };
         }
-      } else if (timedOut) {
+      } else if (timedOutAt((s = progressed(s, lagging.length)))) {
         s = fail(s, obs, `${list(lagging)} did not apply the ${s.phase.toLowerCase()} plan within ${seconds(st.timeoutMs)}`, events);
       } else {
         s = { ...s, message: `${s.phase.toLowerCase()}: waiting for ${list(lagging)} to apply` };
-        wakeAt = s.since + st.timeoutMs + 1;
+        wakeAt = clockOf(s) + st.timeoutMs + 1;
       }
       break;
     }
@@ -180,6 +186,8 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
         const h = obs.health[n];
         return h !== undefined && h.epoch === s!.epoch && h.okRounds >= st.successfulRounds && h.failedRounds === 0;
       });
+      const notYetHealthy = obs.nodes.filter((n) => !(obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds));
+      const pending = new Set([...lagging, ...notYetHealthy]).size;
       if (failing.length > 0) {
         const detail = failing.map((n) => `${n}: ${obs.health[n]?.lastFailure ?? "probe failed"}`).join("; ");
         events.push({ type: "Warning", reason: "MigrationGateFailed", message: `health gate after batch ${s.migratedBatches - 1} failed: ${detail}` });
@@ -194,7 +202,7 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
           s = { ...s, phase: "Finalize", stage: "grace", since: obs.now, message: `every node sends with ${s.to}; removing ${s.from} state after a grace period` };
           wakeAt = obs.now + graceMs(st);
         }
-      } else if (timedOut) {
+      } else if (timedOutAt((s = progressed(s, pending)))) {
         const short = obs.nodes.filter((n) => !(obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds));
         const why = short.map((n) => obs.health[n]?.waiting).filter((w): w is string => w !== undefined);
         s = fail(s, obs, `health gate timed out after ${seconds(st.timeoutMs)}: no ${st.successfulRounds} healthy round(s) from ${list(short)}${why.length > 0 ? ` (${[...new Set(why)].slice(0, 3).join("; ")})` : ""}`, events);
@@ -203,7 +211,7 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
         const unhealthy = obs.nodes.filter((n) => !(obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds));
         const waitingFor = lagging.length > 0 ? `; waiting for ${list(lagging)} to apply the gate plan` : unhealthy.length > 0 ? `; waiting for healthy rounds from ${list(unhealthy)}` : "";
         s = { ...s, message: `gate after batch ${s.migratedBatches - 1}: ${done}/${obs.nodes.length} node(s) healthy for ${st.successfulRounds} round(s)${waitingFor}` };
-        wakeAt = s.since + st.timeoutMs + 1;
+        wakeAt = clockOf(s) + st.timeoutMs + 1;
       }
       break;
     }
@@ -238,6 +246,11 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
     }
     default:
       break;
+  }
+  // A new step (or phase) counts its own progress.
+  if (s.waitingFor !== undefined && (s.phase !== step0.phase || s.stage !== step0.stage || s.migratedBatches !== step0.migratedBatches || s.epoch !== step0.epoch)) {
+    const { waitingFor: _w, ...rest } = s;
+    s = rest;
   }
   return { state: s, activeMode: active, events, ...(wakeAt !== undefined ? { wakeAt } : {}) };
 }

@@ -26,8 +26,10 @@ export interface MigrationState {
   /** The ClusterNetwork generation the migration was started for (an edit retries a blocked/rolled-back one). */
   readonly generation: number;
   readonly startedAt: number;
-  /** When the current phase (or step) began: timeouts count from here. */
+  /** When the current phase (or step) began or last made progress: timeouts count from here. */
   readonly since: number;
+  /** How many nodes the current step still waits for (fewer than last time is progress). */
+  readonly waitingFor?: number;
   /** Batch 0 = the canaries; fixed at Preflight so a resumed controller uses the same order. */
   readonly batches: readonly (readonly string[])[];
   /** How many batches (from the front) send with `to`. */
@@ -79,6 +81,11 @@ export interface MigrationObservation {
   /** Nodes that have not applied the plan of the current state. */
   readonly lagging: readonly string[];
   readonly health: Readonly<Record<string, NodeHealth | undefined>>;
+  /**
+   * When the driver finished publishing the plans of the current state; undefined while it has not.
+   * Apply and gate timeouts count from here (or from the step's start, whichever is later).
+   */
+  readonly publishedAt?: number;
 }
 
 export interface MigrationEvent {
@@ -100,6 +107,6 @@ export interface MigrationDecision {
 export interface MigrationLayout {
   readonly nodeModes: Readonly<Record<string, Mode>>;
   readonly modesInUse: readonly Mode[];
-  /** Health probing for a gate: agents probe peers' health addresses and report rounds for this epoch. */
-  readonly probe?: { readonly epoch: number; readonly intervalMs: number };
+  /** Health probing (Prepare..Gate): agents probe peers' health addresses and report rounds for this epoch; a gate counts them. */
+  readonly probe?: { readonly epoch: number; readonly intervalMs: number; readonly rounds?: number };
 }

@@ -89,3 +89,23 @@ export class LoopDelay {
     this.h.disable();
   }
 }
+
+const POLICIES: Record<number, string> = { 0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH", 5: "SCHED_IDLE", 6: "SCHED_DEADLINE" };
+
+/**
+ * A process's scheduling as the kernel sees it (/proc/PID/stat: nice, rt_priority, policy; the CPUs it may
+ * run on), e.g. "SCHED_FIFO 50 cpus 0" or "SCHED_OTHER nice 10 cpus 0-1"; undefined when it cannot be read (the process is gone).
+ */
+export async function schedulingOf(pid: number | string): Promise<string | undefined> {
+  try {
+    const s = await readFile(`/proc/${pid}/stat`, "utf8");
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    // After the comm, field n of proc(5) is at index n - 3: nice (19) 16, rt_priority (40) 37, policy (41) 38.
+    const policy = Number(f[38]);
+    const name = POLICIES[policy] ?? `policy ${policy}`;
+    const cpus = /^Cpus_allowed_list:\s*(\S+)/m.exec(await readFile(`/proc/${pid}/status`, "utf8").catch(() => ""))?.[1];
+    return `${policy === 1 || policy === 2 ? `${name} ${f[37]}` : `${name} nice ${f[16]}`}${cpus !== undefined ? ` cpus ${cpus}` : ""}`;
+  } catch {
+    return undefined;
+  }
+}

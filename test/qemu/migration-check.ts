@@ -18,7 +18,8 @@
 // Development aid: `node check.mjs --host-dry-run` runs the same program on a host kernel without ipip,
 // migrating vxlan -> bgp in namespaces prefixed `symq-` (the guest uses `sym-`).
 import { mkdir, readFile, rm } from "node:fs/promises";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
@@ -33,7 +34,8 @@ import { createLogger } from "../../src/controller/log";
 import { startApiServer, type ApiServer } from "../../src/lab/apiserver";
 import { addPod, createLab, destroyLab, type Lab, type LabNode, type LabPod } from "../../src/lab/topology";
 import { ApiView, type ViewObject } from "./api-view";
-import { cpuSnapshot, describeCpu, LoopDelay } from "./cpu-account";
+import { cpuSnapshot, describeCpu, LoopDelay, schedulingOf } from "./cpu-account";
+import { describeDropDiff, dropCounters } from "./drop-counters";
 import { JsProfile } from "./profile";
 import { Watchdog } from "./watchdog";
 import { CheckReport, deviceInfo, ping, routeDevice } from "./guest-lab";
@@ -67,10 +69,35 @@ const HELPER_READY_MS = 60_000;
 const REPAIR_INTERVAL_MS = GUEST ? 300_000 : 5_000;
 /** No traffic process may outlive this, whatever happens to this program. */
 const TRAFFIC_MAX_S = 420;
-/** 50/s nominal; iputils ping falls short of it on these machines, so the achieved rate is measured and reported. */
-const PING_INTERVAL_S = 0.02;
+/**
+ * The acceptance asks for ping streams of at least 50 packets/s. iputils ping counts its interval in whole
+ * milliseconds and drops the sub-millisecond rest of every wait, so `-i 0.02` reaches 49.1/s at best (idle
+ * guest, with preload; 39.7/s without): 19 ms (52.6/s nominal) with preload 5 (up to 4 overdue packets sent
+ * back to back after a late wake-up) keeps it above 50/s. The achieved rate is measured and judged.
+ */
+const PING_INTERVAL_S = 0.019;
+const PING_PRELOAD = 5;
+const MIN_PING_RATE = 50;
 const STREAM_INTERVAL_MS = 10;
 const MAX_STALL_MS = 200;
+/**
+ * The measuring processes (ping streams, the per-pod traffic helpers) are the instrument, not the system
+ * under test. In the guest, where the control plane saturates both emulated CPUs, they run SCHED_FIFO
+ * (util-linux chrt, shipped in the initramfs; the guest kernel is booted with preempt=full so they can
+ * preempt the control plane's fork/exec in the kernel), and this process (API server, controller, agents,
+ * and so every tool and BIRD they start) runs at nice 10. Not on a host (dry run): nothing is reprioritized there.
+ */
+const INSTRUMENT_LAUNCHER: readonly string[] = GUEST ? ["chrt", "-f", "50"] : [];
+/**
+ * The ICMP identifier of the first ping stream (the others: +1, +2). Each stream's flow is opened by one
+ * echo with the same identifier before the stream starts: a preload burst (5 echo requests back to back)
+ * that OPENS a new ICMP flow lost requests 2-5 in the guest, dropped by conntrack in the destination node
+ * (insert_failed and drop +4 there: they raced the first request's still unconfirmed entry, and ICMP
+ * entries, unlike UDP's, are not allowed to clash). Once the flow exists the burst is harmless. Measured
+ * 2026-11-22, docs/qemu.md; the drop counters around the streams' start are printed in every run.
+ */
+const PING_ID_BASE = 0x5300;
+const CONTROL_PLANE_NICE = GUEST ? 10 : 0;
 /**
  * The denied flow is probed at least this often, once the prober's own stalls are taken out (2 staggered
  * 500 ms attempts start one about every 250 ms; a starved guest stretches that).
@@ -219,6 +246,11 @@ async function main(report: CheckReport, run: Running): Promise<void> {
     throw new Error("this program builds namespaces and starts BIRD daemons: it runs inside the qemu guest (hack/qemu-migration.sh), or on a host with --host-dry-run");
   }
   report.note(`migration ${FROM} -> ${TO}${GUEST ? " in the qemu guest" : " (host dry run)"}; memory available ${await memAvailableMb()} MB`);
+  if (CONTROL_PLANE_NICE !== 0) {
+    // Nice is per thread on Linux: every thread this process has now; later ones (and children) inherit it.
+    for (const tid of readdirSync("/proc/self/task")) setPriority(Number(tid), CONTROL_PLANE_NICE);
+  }
+  if (GUEST) report.note(`kernel command line: ${(await readFile("/proc/cmdline", "utf8")).trim()}; control plane process ${await schedulingOf(process.pid)}`);
   await rm(RUN_ROOT, { recursive: true, force: true });
   await mkdir(RUN_ROOT, { recursive: true });
 
@@ -324,7 +356,7 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   // --- Traffic. ---
   const helperScript = join(HERE, "pod-traffic.mjs");
   const helper = (label: string, podName: string, config: Omit<PodTrafficConfig, "maxSeconds">): PodHelper => {
-    const h = startPodHelper(label, pod(podName).netns, helperScript, { ...config, maxSeconds: TRAFFIC_MAX_S });
+    const h = startPodHelper(label, pod(podName).netns, helperScript, { ...config, maxSeconds: TRAFFIC_MAX_S }, { launcher: INSTRUMENT_LAUNCHER });
     run.helpers.push(h);
     return h;
   };
@@ -345,9 +377,22 @@ async function main(report: CheckReport, run: Running): Promise<void> {
     ["p2", "p3"],
     ["p3", "p1"],
   ];
-  for (const [a, b] of pingPairs) run.pings.push(startPing(`${a}->${b}`, pod(a).netns, pod(b).ip, PING_INTERVAL_S, TRAFFIC_MAX_S, join(RUN_ROOT, `ping-${a}-${b}.log`)));
+  // Drop counters of every node and pod namespace around the streams' start (the preload burst), so a lost
+  // packet there is located, not only counted.
+  const allNetns = [...lab.nodes.map((n) => n.netns), ...[...pods.values()].map((p) => p.netns)];
+  const dropsBefore = await mapBounded(allNetns, 4, (ns) => dropCounters(ns));
+  for (const [a, b] of pingPairs) {
+    const identifier = PING_ID_BASE + run.pings.length;
+    const opened = await runCommand("ping", ["-n", "-c", "1", "-W", "5", "-e", String(identifier), pod(b).ip], { netns: pod(a).netns, timeoutMs: 30_000 });
+    if (opened.code !== 0) throw new Error(`ping ${a}->${b}: the echo that opens the stream's flow (identifier ${identifier}) got no reply: ${opened.stdout.trim()} ${opened.stderr.trim()}`);
+    run.pings.push(startPing(`${a}->${b}`, pod(a).netns, pod(b).ip, PING_INTERVAL_S, TRAFFIC_MAX_S, join(RUN_ROOT, `ping-${a}-${b}.log`), { preload: PING_PRELOAD, identifier, launcher: INSTRUMENT_LAUNCHER }));
+  }
   await Promise.all(run.pings.map((p) => p.flowing(30_000)));
-  report.note(`[${elapsed()}] traffic running (${secs(Date.now() - t)} to start): pings ${pingPairs.map(([a, b]) => `${a}->${b}`).join(", ")} every ${PING_INTERVAL_S * 1000} ms; TCP echo every ${STREAM_INTERVAL_MS} ms p1->p2; probes ${DENIED_ID}, ${ALLOWED_ID}`);
+  const dropsAfter = await mapBounded(allNetns, 4, (ns) => dropCounters(ns));
+  report.note(`drop counters that grew while the ping streams started: ${allNetns.map((ns, i) => [ns, describeDropDiff(dropsBefore[i]!, dropsAfter[i]!)] as const).filter(([, d]) => d !== "").map(([ns, d]) => `${ns}: ${d}`).join("; ") || "none"}`);
+  report.note(`[${elapsed()}] traffic running (${secs(Date.now() - t)} to start): pings ${pingPairs.map(([a, b]) => `${a}->${b}`).join(", ")} every ${PING_INTERVAL_S * 1000} ms (preload ${PING_PRELOAD}); TCP echo every ${STREAM_INTERVAL_MS} ms p1->p2; probes ${DENIED_ID}, ${ALLOWED_ID}`);
+  const sched = await Promise.all([...run.helpers.map((h) => [`helper ${h.label}`, h.pid] as const), ...run.pings.map((p) => [`ping ${p.label}`, p.pid] as const)].map(async ([label, pid]) => `${label} ${pid === undefined ? "?" : ((await schedulingOf(pid)) ?? "gone")}`));
+  report.note(`scheduling: control plane ${await schedulingOf(process.pid)}; ${sched.join(", ")}`);
 
   // --- The denied flow: open until the policy is in force (which proves the probe sees an open flow), then
   // denied. "In force" is the control plane's claim: the agents report the plan with the policy applied. ---
@@ -554,6 +599,26 @@ async function stopTraffic(run: Running, pod: (name: string) => LabPod): Promise
   return { pings, helpers: new Map(helperResults), tcpInfo };
 }
 
+const LONG_WINDOW_MS = 100;
+
+/**
+ * Every window over LONG_WINDOW_MS in which a measuring process did not run (helper stalls) or a stream was
+ * silent (gaps between ping replies, between TCP echoes), in time order: windows that coincide across
+ * processes on different node pairs point at the guest as a whole (its vCPUs), not at one path.
+ */
+function longWindows(o: TrafficOutcome): string[] {
+  const all: { w: Window; what: string }[] = [];
+  for (const [label, r] of o.helpers) {
+    for (const w of r.stalls) if (w[1] - w[0] > LONG_WINDOW_MS) all.push({ w, what: `helper ${label} not running` });
+    for (const st of r.streams) for (const w of st.gaps) if (w[1] - w[0] > LONG_WINDOW_MS) all.push({ w, what: `${st.id} silent` });
+  }
+  for (const p of o.pings) for (const w of p.stats?.longGaps ?? []) all.push({ w, what: `ping ${p.label} silent` });
+  return all
+    .sort((a, b) => a.w[0] - b.w[0])
+    .slice(0, 80)
+    .map(({ w, what }) => `${elapsed(w[0])} +${w[1] - w[0]} ms ${what}`);
+}
+
 /** How much of the window [a, b] falls inside any of `stalls` (which may overlap: merged first). */
 function stalledWithin(w: Window, stalls: readonly Window[]): number {
   const inside = stalls
@@ -588,8 +653,9 @@ function judgeTraffic(report: CheckReport, o: TrafficOutcome, w: { migrationStar
       report.check(`ping ${p.label}: ping ended with its summary`, false, [p.raw.slice(-1500)]);
       continue;
     }
-    report.note(`ping ${p.label}: ${s.transmitted} sent, ${s.received} received, ${s.lost} lost, ${s.inFlightAtStop} in flight at stop; ${s.rate} replies/s; longest gap between replies ${s.maxGapMs} ms at ${elapsed(s.maxGapAt)} (ping itself not scheduled: nothing was lost)`);
-    report.check(`ping ${p.label}: 0 packets lost (${s.transmitted} sent at ${s.rate}/s)`, s.lost === 0 && s.received > 0, [`missing icmp_seq: ${s.missing.join(", ")}`]);
+    report.note(`ping ${p.label}: ${s.transmitted} sent, ${s.received} received, ${s.lost} lost, ${s.inFlightAtStop} in flight at stop; ${s.rate} replies/s; longest gap between replies ${s.maxGapMs} ms at ${elapsed(s.maxGapAt)} (not judged: loss shows as a missing icmp_seq)`);
+    report.check(`ping ${p.label}: 0 packets lost (${s.transmitted} sent at ${s.rate}/s)`, s.lost === 0 && s.received > 0, [`missing icmp_seq: ${s.missing.join(", ")}`, ...(s.lost > 0 ? [`ping's first lines: ${p.raw.split("\n").slice(0, 14).join(" | ")}`] : [])]);
+    report.check(`ping ${p.label}: the stream ran at ${MIN_PING_RATE} packets/s or more (${s.rate} replies/s over ${secs(s.lastReplyAt - s.firstReplyAt)})`, s.rate >= MIN_PING_RATE);
     report.check(`ping ${p.label}: replies cover ${window}`, s.firstReplyAt < w.migrationStart && s.lastReplyAt > w.migrationEnd, [`replies ${elapsed(s.firstReplyAt)}..${elapsed(s.lastReplyAt)}`]);
   }
   for (const [label, r] of o.helpers) {
@@ -597,6 +663,7 @@ function judgeTraffic(report: CheckReport, o: TrafficOutcome, w: { migrationStar
     const worst = Math.max(0, ...r.stalls.map(([a, b]) => b - a));
     report.note(`helper ${label}: not running ${r.stalls.length} time(s) for > 30 ms, ${long.length} time(s) for > ${MAX_STALL_MS} ms, longest ${worst} ms (CPU starvation of the emulated guest)`);
   }
+  report.note(`long gaps and stalls (> ${LONG_WINDOW_MS} ms), in time order: ${longWindows(o).join("; ") || "none"}`);
   // A stream's gap is attributed to its two ends first: the client (p1's helper) and the echo server (p2's).
   const endStalls = [...(o.helpers.get("p1")?.stalls ?? []), ...(o.helpers.get("p2")?.stalls ?? [])];
   for (const [, r] of o.helpers) {
@@ -609,6 +676,15 @@ function judgeTraffic(report: CheckReport, o: TrafficOutcome, w: { migrationStar
       report.check(`${s.id}: the connection stayed open through the migration`, s.alive && k !== undefined && s.echoed > 0, [s.error ?? "", k ? "" : "ss shows no such established connection"]);
       // A retransmission the receiver reports as a duplicate (DSACK) was spurious: the original had arrived.
       report.check(`${s.id}: the kernel lost no segment (${k?.totalRetrans ?? "?"} retransmitted, ${k?.dsackDups ?? "?"} of them reported as duplicates by the receiver)`, k !== undefined && k.totalRetrans - k.dsackDups <= 0 && k.lost === 0, [k?.info ?? ""]);
+      // The raw figure against the acceptance's 200 ms, reported (not judged: a host that does not run the
+      // guest's vCPUs freezes every process in it, the network included; the timeline above shows when).
+      const over = s.gaps.filter(([a, b]) => b - a > MAX_STALL_MS);
+      report.note(
+        `${s.id}: raw longest gap ${s.maxGapMs} ms: ${s.maxGapMs <= MAX_STALL_MS ? `within ${MAX_STALL_MS} ms` : `OVER ${MAX_STALL_MS} ms: ${over
+          .slice(0, 10)
+          .map(([a, b]) => `${b - a} ms ending ${elapsed(b)} (client or echo server not running ${Math.round(stalledWithin([a, b], endStalls))} ms of it)`)
+          .join("; ")}`}`,
+      );
       report.check(
         `${s.id}: no stall over ${MAX_STALL_MS} ms that the network caused (longest gap ${net.ms} ms once the stalls of the processes at both ends are taken out; raw ${s.maxGapMs} ms)`,
         net.ms <= MAX_STALL_MS,

@@ -4,7 +4,8 @@
 // connect probes (test/qemu/pod-traffic.ts), and the kernel's own TCP retransmission counters (`ss -ti`),
 // which tell a network stall from a stall of the measuring process. Every process is ours, bounded by a
 // duration, and stopped by its pid; parsing is strict so a missing number is a failure, not a zero.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type ChildProcessByStdio } from "node:child_process";
+import type { Readable } from "node:stream";
 import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { runCommand } from "../../src/agent/exec";
@@ -55,7 +56,11 @@ export interface PingStats {
   readonly lastReplyAt: number;
   /** Missing sequence numbers (at most 20), for the failure report. */
   readonly missing: readonly number[];
+  /** Gaps between replies longer than LONG_PING_GAP_MS (epoch ms windows, at most 50), for the timeline. */
+  readonly longGaps: readonly (readonly [number, number])[];
 }
+
+const LONG_PING_GAP_MS = 100;
 
 /** Parses `ping -D -n` output; undefined when the summary line is missing (ping did not end normally). */
 export function parsePingOutput(text: string): PingStats | undefined {
@@ -75,8 +80,10 @@ export function parsePingOutput(text: string): PingStats | undefined {
   for (let s = 1; s < maxSeq; s++) if (!seen.has(s)) missing.push(s);
   let maxGap = 0;
   let maxGapAt = 0;
+  const longGaps: [number, number][] = [];
   for (let i = 1; i < times.length; i++) {
     const gap = times[i]! - times[i - 1]!;
+    if (gap > LONG_PING_GAP_MS && longGaps.length < 50) longGaps.push([Math.round(times[i - 1]!), Math.round(times[i]!)]);
     if (gap > maxGap) {
       maxGap = gap;
       maxGapAt = times[i]!;
@@ -96,6 +103,7 @@ export function parsePingOutput(text: string): PingStats | undefined {
     firstReplyAt: Math.round(first),
     lastReplyAt: Math.round(last),
     missing: missing.slice(0, 20),
+    longGaps,
   };
 }
 
@@ -109,12 +117,40 @@ export interface PingStream {
 }
 
 /**
+ * How a measuring process (ping stream, traffic helper) is started: `launcher` is put in front of its
+ * `ip netns exec NS ...` command line, e.g. `["chrt", "-f", "50"]` for real-time scheduling in the qemu
+ * guest. chrt and `ip netns exec` both exec in place, so the child's pid is the measuring process's pid.
+ */
+export interface InstrumentOptions {
+  readonly launcher?: readonly string[];
+}
+
+/** Spawns `[...launcher] ip netns exec NETNS argv...`. */
+function spawnInNetns(netns: string, argv: readonly string[], launcher: readonly string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+  const full = [...launcher, "ip", "netns", "exec", netns, ...argv];
+  return spawn(full[0]!, full.slice(1), options);
+}
+
+export interface PingOptions extends InstrumentOptions {
+  /**
+   * iputils `-l`: besides sending this many packets at once at the start, it lets ping send up to
+   * preload - 1 overdue packets back to back when it was not scheduled on time, so the stream keeps its
+   * schedule (without it every late wake-up is lost for good). Every packet still has its own icmp_seq,
+   * so loss accounting is unchanged. Default: iputils' own (1).
+   */
+  readonly preload?: number;
+  /** iputils `-e`: the ICMP identifier of the stream (so a flow can be opened before the stream starts). */
+  readonly identifier?: number;
+}
+
+/**
  * `ping -D -n` from a pod's namespace, its output going to `logFile` rather than a pipe: a reply line every
  * 20 ms per stream would otherwise be an event in the control plane's own (CPU-starved) event loop.
  */
-export function startPing(label: string, netns: string, to: string, intervalS: number, maxSeconds: number, logFile: string): PingStream {
+export function startPing(label: string, netns: string, to: string, intervalS: number, maxSeconds: number, logFile: string, options: PingOptions = {}): PingStream {
   const fd = openSync(logFile, "w");
-  const c = spawn("ip", ["netns", "exec", netns, "ping", "-D", "-n", "-i", String(intervalS), "-w", String(maxSeconds), to], { stdio: ["ignore", fd, fd] });
+  const preload = [...(options.preload !== undefined ? ["-l", String(options.preload)] : []), ...(options.identifier !== undefined ? ["-e", String(options.identifier)] : [])];
+  const c = spawnInNetns(netns, ["ping", "-D", "-n", ...preload, "-i", String(intervalS), "-w", String(maxSeconds), to], options.launcher ?? [], { stdio: ["ignore", fd, fd] });
   closeSync(fd);
   const exited = exitOf(c);
   const output = (): Promise<string> => readFile(logFile, "utf8").catch(() => "");
@@ -154,8 +190,8 @@ export interface PodHelper {
   stop(): Promise<PodTrafficResult>;
 }
 
-export function startPodHelper(label: string, netns: string, script: string, config: PodTrafficConfig): PodHelper {
-  const c = spawn("ip", ["netns", "exec", netns, "node", script, JSON.stringify(config)], { stdio: ["ignore", "pipe", "pipe"] });
+export function startPodHelper(label: string, netns: string, script: string, config: PodTrafficConfig, options: InstrumentOptions = {}): PodHelper {
+  const c = spawnInNetns(netns, ["node", script, JSON.stringify(config)], options.launcher ?? [], { stdio: ["ignore", "pipe", "pipe"] }) as ChildProcessByStdio<null, Readable, Readable>;
   const exited = exitOf(c);
   const events: PodTrafficEvent[] = [];
   const probeListeners: ((e: { id: string; ok: boolean; at: number }) => void)[] = [];

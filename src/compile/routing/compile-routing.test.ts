@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ClusterNetworkSpecSchema, type Mode } from "../../api/cluster-network";
-import { compileRoutingPlan, vtepMac } from "./compile-routing";
+import { compileRoutingPlan, refusedPeers, vtepMac } from "./compile-routing";
 import { METRIC, type RoutingInput, type RoutingNode } from "./types";
 
 /** 4 nodes over 2 subnets: n1..n3 on 192.168.10.0/24, n4 on 192.168.20.0/24. */
@@ -17,6 +17,20 @@ function nodes(modes: Partial<Record<string, Mode>> = {}, def: Mode = "vxlan"): 
 function input(spec: Record<string, unknown>, modesInUse: Mode[], ns = nodes({}, spec["mode"] as Mode)): RoutingInput {
   return { spec: ClusterNetworkSpecSchema.parse({ podCIDRs: ["10.244.0.0/16"], blockSize: 24, ...spec }), nodes: ns, modesInUse };
 }
+
+describe("refusedPeers", () => {
+  it.each([
+    ["host-gw", { mode: "host-gw" }],
+    ["bgp full mesh", { mode: "bgp", bgp: { asNumber: 64512, topology: "full-mesh" } }],
+    ["vxlan", { mode: "vxlan" }],
+  ])("%s: the same refusals as the full plan's peer decisions", (_label, spec) => {
+    for (const n of ["n1", "n4"]) {
+      const fromPlan = compileRoutingPlan(input(spec, [spec.mode as Mode]), n).peers.flatMap((p) => (p.transport === "none" ? [{ peer: p.peer, reason: p.reason ?? "" }] : []));
+      expect(refusedPeers(input(spec, [spec.mode as Mode]), n)).toEqual(fromPlan);
+    }
+    if (spec.mode === "host-gw") expect(refusedPeers(input(spec, ["host-gw"]), "n4").map((p) => p.peer)).toEqual(["n1", "n2", "n3"]);
+  });
+});
 
 describe("compileRoutingPlan", () => {
   it("host-gw: routes via peers on the same subnet, refuses the peer across the router with a reason", () => {

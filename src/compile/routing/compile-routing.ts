@@ -123,6 +123,35 @@ function compileBgp(bgp: BgpConfig, self: RoutingNode, others: readonly RoutingN
   };
 }
 
+function torPeersFor(bgpCfg: BgpConfig | undefined): (n: RoutingNode) => BgpPeerPlan[] {
+  return (n) =>
+    (bgpCfg?.topology === "tor" ? bgpCfg.peers ?? [] : [])
+      .filter((p) => matchesLabelSelector(p.nodeSelector, n.labels))
+      .map((p) => ({ name: birdName("tor", p.address), address: p.address, asNumber: p.asNumber, allowLocalAs: true, description: `top-of-rack ${p.address}` }));
+}
+
+function pairContext(input: RoutingInput, self: RoutingNode, peer: RoutingNode, bgpCfg: BgpConfig | undefined, torPeersOf: (n: RoutingNode) => BgpPeerPlan[]) {
+  return { self, peer, sameSubnet: sameSubnet(self, peer), crossSubnet: input.spec.crossSubnet, bgpReach: bgpReachability(bgpCfg, self, peer, torPeersOf) };
+}
+
+/**
+ * The peers `nodeName` cannot send to with its mode, and why: the per-peer decision of
+ * compileRoutingPlan without the routes (a preflight asks this of every node pair).
+ */
+export function refusedPeers(input: RoutingInput, nodeName: string, sourceConfig: { bgp?: BgpConfig } = {}): { peer: string; reason: string }[] {
+  const self = input.nodes.find((n) => n.name === nodeName);
+  if (!self) throw new Error(`refusedPeers: unknown node ${nodeName}`);
+  const bgpCfg = input.spec.bgp ?? sourceConfig.bgp;
+  const torPeersOf = torPeersFor(bgpCfg);
+  const out: { peer: string; reason: string }[] = [];
+  for (const peer of input.nodes) {
+    if (peer.name === nodeName) continue;
+    const d = MODE_BACKENDS[self.mode].decideSend(pairContext(input, self, peer, bgpCfg, torPeersOf));
+    if (d.transport === "none") out.push({ peer: peer.name, reason: d.reason });
+  }
+  return out.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
+}
+
 /**
  * The routing plan of `nodeName`. Pure and deterministic (peers sorted by name). Throws only on a
  * programming error (unknown node); user-facing problems are diagnostics in the plan.
@@ -140,10 +169,7 @@ export function compileRoutingPlan(input: RoutingInput, nodeName: string, source
   const borrowedByNode = new Map<string, string[]>();
   for (const b of input.borrowed ?? []) borrowedByNode.set(b.node, [...(borrowedByNode.get(b.node) ?? []), `${b.ip}/32`]);
 
-  const torPeersOf = (n: RoutingNode): BgpPeerPlan[] =>
-    (bgpCfg?.topology === "tor" ? bgpCfg.peers ?? [] : [])
-      .filter((p) => matchesLabelSelector(p.nodeSelector, n.labels))
-      .map((p) => ({ name: birdName("tor", p.address), address: p.address, asNumber: p.asNumber, allowLocalAs: true, description: `top-of-rack ${p.address}` }));
+  const torPeersOf = torPeersFor(bgpCfg);
 
   const devices: { vxlan?: RoutingPlan["devices"]["vxlan"]; ipip?: RoutingPlan["devices"]["ipip"] } = {};
   if (inUse.has("vxlan")) {
@@ -171,13 +197,7 @@ export function compileRoutingPlan(input: RoutingInput, nodeName: string, source
   };
 
   for (const peer of others) {
-    const ctx = {
-      self,
-      peer,
-      sameSubnet: sameSubnet(self, peer),
-      crossSubnet: input.spec.crossSubnet,
-      bgpReach: bgpReachability(bgpCfg, self, peer, torPeersOf),
-    };
+    const ctx = pairContext(input, self, peer, bgpCfg, torPeersOf);
     const decision = MODE_BACKENDS[self.mode].decideSend(ctx);
     peers.push(decision.transport === "none" ? { peer: peer.name, transport: "none", reason: decision.reason } : { peer: peer.name, transport: decision.transport });
     if (!peer.block) continue;

@@ -5,7 +5,7 @@
 
 import { ApiError, type StatusCause } from "./errors";
 import { describePath, FieldSet, type FieldScope, overlapping, ownableFields } from "./field-sets";
-import { clone, deepEqual, deepMerge, deletePath, getPath, isObject } from "./json";
+import { clone, deepEqual, getPath, isObject } from "./json";
 import { decodeManagedFields, encodeManagedFields, type Ownership, sameOwner } from "./managed-fields";
 import { type KubeObject, type ManagedFieldsEntry, type Obj, type ResourceType } from "./types";
 
@@ -50,6 +50,80 @@ function scopedConfig(config: Obj, scope: FieldScope, hasStatus: boolean): Obj {
   return out;
 }
 
+/**
+ * The result is built from the frozen live object by copy-on-write: a map is copied (once, then `owned`)
+ * before its first change, so everything the apply does not change stays shared with the live object.
+ */
+class CowTree {
+  readonly #owned = new Set<Obj>();
+  root: Obj;
+
+  constructor(live: Obj) {
+    this.root = this.#own(live);
+  }
+
+  #own(node: Obj): Obj {
+    if (this.#owned.has(node)) return node;
+    const copy = { ...node };
+    this.#owned.add(copy);
+    return copy;
+  }
+
+  /** Delete the value at `path`, then drop parent maps the deletion left empty (never a top-level field). */
+  deletePath(path: readonly string[]): void {
+    const last = path[path.length - 1];
+    if (last === undefined) return;
+    const parents: Obj[] = [this.root];
+    let cur: Obj = this.root;
+    for (const seg of path.slice(0, -1)) {
+      const next = cur[seg];
+      if (!isObject(next)) return;
+      parents.push(next);
+      cur = next;
+    }
+    // Nothing changes when the leaf is absent and its (non-empty) parent is not dropped: copy nothing then.
+    const parentEmpties = path.length - 1 >= 2 && Object.keys(cur).filter((k) => k !== last).length === 0;
+    if (!Object.hasOwn(cur, last) && !parentEmpties) return;
+    for (let depth = 1; depth < parents.length; depth++) {
+      const owned = this.#own(parents[depth] as Obj);
+      (parents[depth - 1] as Obj)[path[depth - 1] as string] = owned;
+      parents[depth] = owned;
+    }
+    delete (parents[parents.length - 1] as Obj)[last];
+    for (let depth = path.length - 1; depth >= 2; depth--) {
+      const node = parents[depth];
+      const parent = parents[depth - 1];
+      const key = path[depth - 1];
+      if (!node || !parent || key === undefined || Object.keys(node).length > 0) break;
+      delete parent[key];
+    }
+  }
+
+  /**
+   * Overlay `patch` (maps merge recursively; lists and scalars replace).
+   * A value equal to the one it replaces keeps the existing (shared) one; `patch` is this apply's own copy
+   * (scopedConfig), so its values are placed without another copy.
+   */
+  merge(patch: Obj): void {
+    this.root = this.#merged(this.root, patch);
+  }
+
+  /** `target` itself when the overlay changes nothing in it, else its owned copy with the changes. */
+  #merged(target: Obj, patch: Obj): Obj {
+    let out = target;
+    for (const [key, value] of Object.entries(patch)) {
+      const existing = out[key];
+      let merged: unknown = value;
+      if (isObject(value) && isObject(existing)) merged = this.#merged(existing, value);
+      else if (Object.hasOwn(out, key) && deepEqual(existing, value)) continue;
+      if (merged === existing && Object.hasOwn(out, key)) continue;
+      out = this.#own(out);
+      out[key] = merged;
+    }
+    return out;
+  }
+}
+
 function conflictError(rt: ResourceType, conflicts: { manager: string; path: readonly string[] }[]): ApiError {
   const apiVersion = rt.group ? `${rt.group}/${rt.version}` : rt.version;
   const causes: StatusCause[] = conflicts.map((c) => ({
@@ -78,6 +152,8 @@ export function serverSideApply(input: ApplyInput): ApplyResult {
   const all = decodeManagedFields(live.metadata.managedFields);
   const myIndex = all.findIndex((o) => sameOwner(o, manager, "Apply", subresource));
   const previous = all[myIndex]?.fields ?? new FieldSet();
+  // Re-applying the same fields: keep the stored encoding (toFieldsV1 of the same set gives the same tree).
+  if (previous.raw && applied.equals(previous)) mine.fields = previous;
   const owners = all.filter((_, i) => i !== myIndex);
 
   const conflicts: { owner: Ownership; path: string[] }[] = [];
@@ -93,12 +169,12 @@ export function serverSideApply(input: ApplyInput): ApplyResult {
   if (conflicts.length > 0 && !force) throw conflictError(rt, conflicts.map((c) => ({ manager: c.owner.manager, path: c.path })));
   for (const c of conflicts) c.owner.fields.delete(c.path);
 
-  const next = clone(live) as Obj;
+  const next = new CowTree(live);
   for (const stale of previous.minus(applied).paths()) {
     if (owners.some((o) => overlapping(o.fields, stale, live).length > 0)) continue;
-    deletePath(next, stale);
+    next.deletePath(stale);
   }
-  deepMerge(next, config);
+  next.merge(config);
   const entries = myIndex >= 0 ? all.map((o, i) => (i === myIndex ? mine : o)) : [...all, mine];
-  return { object: next, managedFields: encodeManagedFields(entries) };
+  return { object: next.root, managedFields: encodeManagedFields(entries) };
 }

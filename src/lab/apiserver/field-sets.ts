@@ -18,55 +18,152 @@ function keyPath(key: string): string[] {
 }
 
 /** Metadata fields a client can own; the rest of metadata belongs to the server. */
-const OWNABLE_METADATA = new Set(["labels", "annotations", "finalizers", "ownerReferences"]);
+export const OWNABLE_METADATA = new Set(["labels", "annotations", "finalizers", "ownerReferences"]);
 
 export type FieldScope = "main" | "status";
 
+/** Whether a fieldsV1 node stands for an owned path: a leaf, or a node marked "." (owned and with children). */
+function ownedNode(node: Obj): boolean {
+  return Object.hasOwn(node, ".") || !Object.keys(node).some((k) => k.startsWith("f:"));
+}
+
+/** fromFieldsV1's walk below `node` (pre-order, key order), calling `visit` for every owned path. */
+function walkOwned(node: Obj, prefix: string[], visit: (path: string[]) => boolean | void): boolean {
+  for (const k of Object.keys(node)) {
+    if (!k.startsWith("f:")) continue;
+    const child = node[k];
+    if (!isObject(child)) continue;
+    const path = [...prefix, k.slice(2)];
+    if (ownedNode(child) && visit(path) === true) return true;
+    if (walkOwned(child, path, visit)) return true;
+  }
+  return false;
+}
+
 export class FieldSet {
   #keys = new Set<string>();
-  /** Proper prefixes of the keys, counted, so "is anything owned below this path?" is one lookup. */
-  #prefixes = new Map<string, number>();
+  /**
+   * Proper prefixes of the keys, counted, so "is anything owned below this path?" is one lookup. Built on
+   * the first related() call: the sets a write builds and compares (applied, previous) never need it.
+   */
+  #prefixes: Map<string, number> | undefined;
+  /**
+   * The stored fieldsV1 this set was read from (fromFieldsV1), while the set has not changed since. Most
+   * owners of a write are only asked what they own near a changed path and then written back unchanged,
+   * which the encoded tree answers without decoding (related, isEmpty) and is (toFieldsV1).
+   */
+  #raw: Obj | undefined;
+  /** Whether #keys holds the set yet (false while only #raw does). */
+  #decoded = true;
+  /** paths(), kept until the set changes. */
+  #paths: string[][] | undefined;
 
   constructor(paths: Iterable<FieldPath> = []) {
     for (const p of paths) this.add(p);
   }
 
-  add(path: FieldPath): void {
-    const key = pathKey(path);
-    if (this.#keys.has(key)) return;
+  /** A set that decodes `raw` (a fieldsV1 tree) only when it has to. */
+  static encoded(raw: Obj): FieldSet {
+    const set = new FieldSet();
+    set.#raw = raw;
+    set.#decoded = false;
+    return set;
+  }
+
+  /** The fieldsV1 tree this set was read from, as long as the set is unchanged since. */
+  get raw(): Obj | undefined {
+    return this.#raw;
+  }
+
+  #decode(): void {
+    if (this.#decoded) return;
+    this.#decoded = true;
+    const visit = (node: Obj, prefix: string): void => {
+      for (const k of Object.keys(node)) {
+        if (!k.startsWith("f:")) continue;
+        const child = node[k];
+        if (!isObject(child)) continue;
+        const key = prefix + SEP + k.slice(2);
+        if (ownedNode(child)) this.#addKey(key);
+        visit(child, key);
+      }
+    };
+    if (this.#raw) visit(this.#raw, "");
+  }
+
+  /** Add a pathKey; false when it was already there. Prefixes are the key up to each later separator. */
+  #addKey(key: string): boolean {
+    if (this.#keys.has(key)) return false;
     this.#keys.add(key);
-    for (let i = 1; i < path.length; i++) {
-      const prefix = pathKey(path.slice(0, i));
-      this.#prefixes.set(prefix, (this.#prefixes.get(prefix) ?? 0) + 1);
+    this.#paths = undefined;
+    if (this.#prefixes) FieldSet.#count(this.#prefixes, key, 1);
+    return true;
+  }
+
+  static #count(prefixes: Map<string, number>, key: string, delta: 1 | -1): void {
+    for (let i = key.indexOf(SEP, 1); i > 0; i = key.indexOf(SEP, i + 1)) {
+      const prefix = key.slice(0, i);
+      const n = (prefixes.get(prefix) ?? 0) + delta;
+      if (n > 0) prefixes.set(prefix, n);
+      else prefixes.delete(prefix);
     }
+  }
+
+  add(path: FieldPath): void {
+    this.#decode();
+    if (this.#addKey(pathKey(path))) this.#raw = undefined;
   }
   delete(path: FieldPath): void {
+    this.#decode();
     const key = pathKey(path);
     if (!this.#keys.delete(key)) return;
-    for (let i = 1; i < path.length; i++) {
-      const prefix = pathKey(path.slice(0, i));
-      const n = (this.#prefixes.get(prefix) ?? 1) - 1;
-      if (n > 0) this.#prefixes.set(prefix, n);
-      else this.#prefixes.delete(prefix);
-    }
+    this.#raw = undefined;
+    this.#paths = undefined;
+    if (this.#prefixes) FieldSet.#count(this.#prefixes, key, -1);
   }
   has(path: FieldPath): boolean {
+    this.#decode();
     return this.#keys.has(pathKey(path));
   }
   get size(): number {
+    this.#decode();
     return this.#keys.size;
   }
+  /** size === 0, answered from the encoded tree while the set is not decoded. */
+  get isEmpty(): boolean {
+    if (!this.#decoded && this.#raw) return !walkOwned(this.#raw, [], () => true);
+    this.#decode();
+    return this.#keys.size === 0;
+  }
+  #sortedKeys(): string[] {
+    this.#decode();
+    return [...this.#keys].sort();
+  }
   paths(): string[][] {
-    return [...this.#keys].sort().map(keyPath);
+    this.#paths ??= this.#sortedKeys().map(keyPath);
+    return this.#paths.slice();
+  }
+  /** The same paths as `other`. */
+  equals(other: FieldSet): boolean {
+    this.#decode();
+    other.#decode();
+    if (this.#keys.size !== other.#keys.size) return false;
+    for (const k of this.#keys) if (!other.#keys.has(k)) return false;
+    return true;
   }
 
   /** Paths of this set equal to `path`, above it or below it (an owner of any of them is affected). */
   related(path: FieldPath): string[][] {
+    if (!this.#decoded && this.#raw) return relatedEncoded(this.#raw, path);
     const key = pathKey(path);
     const out: string[][] = [];
     for (let i = 1; i <= path.length; i++) {
       const ancestor = pathKey(path.slice(0, i));
       if (this.#keys.has(ancestor)) out.push(path.slice(0, i));
+    }
+    if (!this.#prefixes) {
+      this.#prefixes = new Map();
+      for (const k of this.#keys) FieldSet.#count(this.#prefixes, k, 1);
     }
     if (this.#prefixes.has(key)) for (const k of this.#keys) if (k.startsWith(key + SEP)) out.push(keyPath(k));
     return out;
@@ -76,8 +173,27 @@ export class FieldSet {
     return new FieldSet([...this.paths(), ...other.paths()]);
   }
   minus(other: FieldSet): FieldSet {
-    return new FieldSet(this.paths().filter((p) => !other.has(p)));
+    other.#decode();
+    const out = new FieldSet();
+    for (const key of this.#sortedKeys()) if (!other.#keys.has(key)) out.#addKey(key);
+    return out;
   }
+}
+
+/** FieldSet.related on an encoded set, in the same order: ancestors (and the path) first, then descendants pre-order. */
+function relatedEncoded(raw: Obj, path: FieldPath): string[][] {
+  const out: string[][] = [];
+  let node: Obj = raw;
+  for (let i = 0; i < path.length; i++) {
+    const next = node[`f:${path[i]}`];
+    if (!isObject(next)) return out;
+    node = next;
+    if (ownedNode(node)) out.push(path.slice(0, i + 1));
+  }
+  walkOwned(node, [...path], (p) => {
+    out.push(p);
+  });
+  return out;
 }
 
 function collectLeaves(value: unknown, prefix: string[], out: FieldSet): void {
@@ -109,6 +225,8 @@ export function ownableFields(obj: Obj, scope: FieldScope, hasStatus: boolean): 
 }
 
 export function toFieldsV1(set: FieldSet): Obj {
+  // A set read from managedFields and never changed encodes to the very tree it was read from.
+  if (set.raw) return set.raw;
   const root: Obj = {};
   const leaves: Obj[] = [];
   for (const path of set.paths()) {
@@ -131,15 +249,8 @@ export function toFieldsV1(set: FieldSet): Obj {
 }
 
 export function fromFieldsV1(fields: unknown): FieldSet {
-  const out = new FieldSet();
-  const walk = (node: unknown, prefix: string[]) => {
-    if (!isObject(node)) return;
-    const children = Object.keys(node).filter((k) => k.startsWith("f:"));
-    if ((children.length === 0 || Object.hasOwn(node, ".")) && prefix.length > 0) out.add(prefix);
-    for (const k of children) walk(node[k], [...prefix, k.slice(2)]);
-  };
-  walk(fields, []);
-  return out;
+  // Stored fieldsV1 trees are toFieldsV1's output, so decoding can wait (FieldSet.encoded).
+  return isObject(fields) ? FieldSet.encoded(fields) : new FieldSet();
 }
 
 /** Human form of a path for conflict messages: `.spec.mode`. */

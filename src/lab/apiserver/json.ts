@@ -23,6 +23,71 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
+function isPlain(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Array.isArray(value);
+}
+
+/**
+ * A mutable copy of `value` that shares every subtree identical (the same reference) to the one at the
+ * same path in `prev`, typically a frozen stored object the value was derived from; everything else is
+ * copied, so the copy never aliases a caller's object and never exposes a frozen node at another path.
+ */
+export function copySharing<T>(value: T, prev: unknown): T {
+  if (value === prev || typeof value !== "object" || value === null) return value;
+  if (!isPlain(value)) return structuredClone(value);
+  if (Array.isArray(value)) {
+    const p = Array.isArray(prev) ? prev : undefined;
+    return value.map((v: unknown, i) => copySharing(v, p?.[i])) as T;
+  }
+  const src = value as Obj;
+  const p = isObject(prev) ? prev : undefined;
+  const out: Obj = {};
+  for (const key of Object.keys(src)) {
+    const v = copySharing(src[key], p?.[key]);
+    if (key === "__proto__") Object.defineProperty(out, key, { value: v, writable: true, enumerable: true, configurable: true });
+    else out[key] = v;
+  }
+  return out as T;
+}
+
+/** UTF-8 size of frozen (stored, immutable) subtrees' JSON, so shared subtrees are measured once. */
+const frozenBytes = new WeakMap<object, number>();
+
+function jsonText(value: unknown): string {
+  return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * Exactly Buffer.byteLength(JSON.stringify(value)) for a JSON tree: the top `depth` levels of mutable
+ * containers are summed member by member, and a frozen subtree's size is computed once and remembered.
+ */
+export function jsonBytes(value: unknown, depth = 5): number {
+  if (typeof value !== "object" || value === null) return Buffer.byteLength(jsonText(value));
+  if (Object.isFrozen(value)) {
+    let n = frozenBytes.get(value);
+    if (n === undefined) {
+      n = Buffer.byteLength(jsonText(value));
+      frozenBytes.set(value, n);
+    }
+    return n;
+  }
+  if (depth <= 0 || !isPlain(value) || typeof (value as { toJSON?: unknown }).toJSON === "function") return Buffer.byteLength(jsonText(value));
+  if (Array.isArray(value)) {
+    let n = 2 + Math.max(0, value.length - 1); // brackets and commas
+    for (const v of value as unknown[]) n += v === undefined || typeof v === "function" || typeof v === "symbol" ? 4 : jsonBytes(v, depth - 1);
+    return n;
+  }
+  let n = 2; // braces
+  let members = 0;
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
+    n += Buffer.byteLength(JSON.stringify(key)) + 1 + jsonBytes(v, depth - 1);
+    members++;
+  }
+  return n + Math.max(0, members - 1);
+}
+
 export function deepFreeze<T>(value: T): T {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -38,36 +103,4 @@ export function getPath(root: unknown, path: readonly string[]): unknown {
     cur = cur[seg];
   }
   return cur;
-}
-
-/** Delete the value at `path`, then drop parent maps the deletion left empty (never a top-level field). */
-export function deletePath(root: Obj, path: readonly string[]): void {
-  const parents: Obj[] = [root];
-  let cur: Obj = root;
-  for (const seg of path.slice(0, -1)) {
-    const next = cur[seg];
-    if (!isObject(next)) return;
-    parents.push(next);
-    cur = next;
-  }
-  const last = path[path.length - 1];
-  if (last === undefined) return;
-  delete cur[last];
-  for (let depth = path.length - 1; depth >= 2; depth--) {
-    const node = parents[depth];
-    const parent = parents[depth - 1];
-    const key = path[depth - 1];
-    if (!node || !parent || key === undefined || Object.keys(node).length > 0) break;
-    delete parent[key];
-  }
-}
-
-/** Overlay `patch` onto `target` (maps merge recursively; lists and scalars replace). Mutates target. */
-export function deepMerge(target: Obj, patch: Obj): Obj {
-  for (const [key, value] of Object.entries(patch)) {
-    const existing = target[key];
-    if (isObject(value) && isObject(existing)) deepMerge(existing, value);
-    else target[key] = clone(value);
-  }
-  return target;
 }

@@ -2,13 +2,17 @@
 // objects that all carry a `name` merge element by element (containers, ports, volumes), with the
 // `$patch: replace|delete` directives; other `$` directives are dropped. Real strategic merge uses
 // per-field Go struct tags; this approximation covers what clients send for the built-in kinds.
+//
+// Both copy only the maps and lists along the paths the patch touches: the result shares every other
+// subtree with the target (a frozen stored object), and the writer copies what it must (copySharing).
+// Values taken from the patch are copied, so the result never aliases the caller's patch.
 
 import { clone, isObject } from "./json";
 import { type Obj } from "./types";
 
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return clone(patch);
-  const result: Obj = isObject(target) ? clone(target) : {};
+  const result: Obj = isObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
     else result[key] = mergePatch(result[key], value);
@@ -25,7 +29,7 @@ function stripDirectives(value: unknown): unknown {
 }
 
 function mergeNamedLists(target: Obj[], patch: Obj[]): Obj[] {
-  const out = target.map((e) => clone(e));
+  const out = [...target];
   for (const element of patch) {
     const index = out.findIndex((e) => e.name === element.name);
     if (element.$patch === "delete") {
@@ -43,7 +47,7 @@ export function strategicMergePatch(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return stripDirectives(patch);
   if (patch.$patch === "replace") return stripDirectives(patch);
   if (patch.$patch === "delete") return undefined;
-  const result: Obj = isObject(target) ? clone(target) : {};
+  const result: Obj = isObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (key.startsWith("$")) continue;
     if (value === null) delete result[key];

@@ -3,7 +3,7 @@
 
 import { randomBytes } from "node:crypto";
 import { type StatusCause } from "./errors";
-import { deepEqual } from "./json";
+import { deepEqual, isObject } from "./json";
 import { type Obj } from "./types";
 
 /** RFC 3339 with whole seconds, as Kubernetes renders metav1.Time. */
@@ -31,24 +31,58 @@ export function generatedName(prefix: string): string {
   return prefix + [...bytes].map((b) => ALPHANUMS[b % ALPHANUMS.length]).join("");
 }
 
-/** Whether a write changed what `generation` counts: everything but metadata and status. */
-export function specChanged(old: Obj, next: Obj): boolean {
-  const strip = (o: Obj) => Object.fromEntries(Object.entries(o).filter(([k]) => !["metadata", "status", "apiVersion", "kind"].includes(k)));
-  return !deepEqual(strip(old), strip(next));
+const NOT_SPEC = new Set(["metadata", "status", "apiVersion", "kind"]);
+
+/** Keys of either object; deepEqual treats an undefined value like an absent key, so comparing per key is exact. */
+function keysOfEither(a: Obj, b: Obj): Set<string> {
+  const keys = new Set(Object.keys(a));
+  for (const k of Object.keys(b)) keys.add(k);
+  return keys;
 }
 
-/** Compare two states ignoring resourceVersion and managedFields timestamps: equal means a no-op write. */
+/**
+ * Whether a write changed what `generation` counts: everything but metadata and status. Compared field by
+ * field without copies; subtrees shared with the stored object compare by reference.
+ */
+export function specChanged(old: Obj, next: Obj): boolean {
+  for (const k of keysOfEither(old, next)) {
+    if (!NOT_SPEC.has(k) && !deepEqual(old[k], next[k])) return true;
+  }
+  return false;
+}
+
+/** managedFields entries equal but for their `time`. */
+function sameManagedFields(a: unknown, b: unknown): boolean {
+  if (!Array.isArray(a) || !Array.isArray(b)) return deepEqual(a, b);
+  if (a.length !== b.length) return false;
+  return a.every((x: unknown, i) => {
+    const y: unknown = b[i];
+    if (!isObject(x) || !isObject(y)) return deepEqual(x, y);
+    for (const k of keysOfEither(x, y)) if (k !== "time" && !deepEqual(x[k], y[k])) return false;
+    return true;
+  });
+}
+
+/**
+ * Compare two states ignoring resourceVersion and managedFields timestamps: equal means a no-op write.
+ * Field by field, without copies, so unchanged subtrees shared with the stored object cost nothing.
+ */
 export function sameState(a: Obj, b: Obj): boolean {
-  const norm = (o: Obj): unknown => {
-    const copy = structuredClone(o);
-    const meta = copy.metadata as Obj | undefined;
-    if (meta) {
-      delete meta.resourceVersion;
-      if (Array.isArray(meta.managedFields)) {
-        meta.managedFields = (meta.managedFields as Obj[]).map(({ time: _time, ...rest }) => rest);
-      }
+  for (const k of keysOfEither(a, b)) {
+    if (k !== "metadata") {
+      if (!deepEqual(a[k], b[k])) return false;
+      continue;
     }
-    return copy;
-  };
-  return deepEqual(norm(a), norm(b));
+    const ma = a.metadata;
+    const mb = b.metadata;
+    if (!isObject(ma) || !isObject(mb)) {
+      if (!deepEqual(ma, mb)) return false;
+      continue;
+    }
+    for (const mk of keysOfEither(ma, mb)) {
+      if (mk === "resourceVersion") continue;
+      if (mk === "managedFields" ? !sameManagedFields(ma[mk], mb[mk]) : !deepEqual(ma[mk], mb[mk])) return false;
+    }
+  }
+  return true;
 }

@@ -37,8 +37,12 @@ export async function handlePatch(ctx: ApiContext, info: RequestInfo, req: Incom
   const updated = await ctx.writer.exclusive(async () => {
     const live = ctx.store.get(storageKey(info.rt), info.namespace, info.name ?? "");
     if (!live) throw errors.notFound(info.rt, info.name ?? "");
-    const patched = type === JSON_PATCH ? jsonPatch(live, patch) : type === MERGE ? mergePatch(live, patch) : strategicMergePatch(live, patch);
-    if (!isObject(patched)) throw new ApiError(422, "Invalid", "the patch did not produce an object");
+    const result = type === JSON_PATCH ? jsonPatch(live, patch) : type === MERGE ? mergePatch(live, patch) : strategicMergePatch(live, patch);
+    if (!isObject(result)) throw new ApiError(422, "Invalid", "the patch did not produce an object");
+    // The result shares what the patch did not touch with the frozen live object; placeObject below
+    // writes to the top level and to metadata, so those two are always this request's own copies.
+    const patched: Obj = { ...result };
+    if (isObject(patched.metadata)) patched.metadata = { ...patched.metadata };
     checkTypeMeta(info.rt, patched);
     placeObject(info, patched);
     const rv = resourceVersionOf(patched);

@@ -3,6 +3,12 @@
 // kubectl send), and validate types, enums, bounds, lengths, patterns, item counts and required fields.
 // Errors read like the real server's, e.g. `spec.mode: Unsupported value: "x": supported values: ...`.
 // x-kubernetes-validations (CEL) rules are not evaluated.
+//
+// Every walk takes an optional `prev`: the same position in a stored object that already went through all
+// three steps against the same schema. A subtree identical to it (the same reference, so frozen and
+// unchanged) is skipped: it has its defaults, holds no undeclared field and is valid, which is what makes a
+// write that shares most of its object with the stored one cost only what it changes. The writer passes
+// `prev` only when that guarantee holds, and never hands in a frozen node at any other position.
 
 import { type StatusCause } from "./errors";
 import { clone, deepEqual, isObject } from "./json";
@@ -18,8 +24,40 @@ function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
 
+/** `prev`'s member at `key` (or index), when `prev` is a container of the same kind. */
+function child(prev: unknown, key: string | number): unknown {
+  if (typeof key === "number") return Array.isArray(prev) ? (prev[key] as unknown) : undefined;
+  return isObject(prev) ? prev[key] : undefined;
+}
+
+/** Whether `value` is a subtree already conformed at this position (see the header). */
+function settled(value: unknown, prev: unknown): boolean {
+  return prev !== undefined && value === prev;
+}
+
+/**
+ * The root schema a status-subresource write is checked against: the root's `status` property and the
+ * root rules that can involve `.status` (its own `required` entry, additionalProperties and
+ * x-kubernetes-preserve-unknown-fields, which decide what happens to an undeclared status). Rules about
+ * the whole object (`enum`) and the other required fields concern the unchanged main resource and are
+ * left out, like the real server's status-strategy validator, which validates only .status.
+ */
+const statusSchemas = new WeakMap<Schema, Schema>();
+export function statusRootSchema(schema: Schema): Schema {
+  let out = statusSchemas.get(schema);
+  if (!out) {
+    const { enum: _enum, required, properties, ...rest } = schema;
+    const status = isObject(properties) ? properties.status : undefined;
+    out = { ...rest, properties: status !== undefined ? { status } : {} };
+    if (Array.isArray(required)) out.required = required.filter((r) => r === "status");
+    statusSchemas.set(schema, out);
+  }
+  return out;
+}
+
 /** Fill in `default` values for absent properties, top-down (a defaulted object gets its own defaults). */
-export function applyDefaults(value: unknown, schema: Schema): void {
+export function applyDefaults(value: unknown, schema: Schema, prev?: unknown): void {
+  if (settled(value, prev)) return;
   if (isObject(value)) {
     const props = schemaAt(schema.properties);
     if (props) {
@@ -27,20 +65,21 @@ export function applyDefaults(value: unknown, schema: Schema): void {
         const s = schemaAt(sub);
         if (!s) continue;
         if (value[key] === undefined && s.default !== undefined) value[key] = clone(s.default);
-        if (value[key] !== undefined) applyDefaults(value[key], s);
+        if (value[key] !== undefined) applyDefaults(value[key], s, child(prev, key));
       }
     }
     const additional = schemaAt(schema.additionalProperties);
-    if (additional) for (const v of Object.values(value)) applyDefaults(v, additional);
+    if (additional) for (const [key, v] of Object.entries(value)) applyDefaults(v, additional, child(prev, key));
   } else if (Array.isArray(value)) {
     const items = schemaAt(schema.items);
-    if (items) for (const v of value) applyDefaults(v, items);
+    if (items) value.forEach((v: unknown, i) => applyDefaults(v, items, child(prev, i)));
   }
 }
 
 /** Remove undeclared fields; returns their paths. The root's apiVersion/kind/metadata are never pruned. */
-export function pruneUnknown(value: unknown, schema: Schema, path = ""): string[] {
+export function pruneUnknown(value: unknown, schema: Schema, path = "", prev?: unknown): string[] {
   const unknown: string[] = [];
+  if (settled(value, prev)) return unknown;
   const preserve = schema["x-kubernetes-preserve-unknown-fields"] === true;
   if (isObject(value)) {
     const props = schemaAt(schema.properties) ?? {};
@@ -49,7 +88,7 @@ export function pruneUnknown(value: unknown, schema: Schema, path = ""): string[
       if (path === "" && (key === "apiVersion" || key === "kind" || key === "metadata")) continue;
       const declared = schemaAt(props[key]);
       const sub = declared ?? schemaAt(additional);
-      if (sub) unknown.push(...pruneUnknown(value[key], sub, join(path, key)));
+      if (sub) unknown.push(...pruneUnknown(value[key], sub, join(path, key), child(prev, key)));
       else if (!preserve && additional !== true) {
         unknown.push(join(path, key));
         delete value[key];
@@ -57,7 +96,7 @@ export function pruneUnknown(value: unknown, schema: Schema, path = ""): string[
     }
   } else if (Array.isArray(value)) {
     const items = schemaAt(schema.items);
-    if (items) value.forEach((v, i) => unknown.push(...pruneUnknown(v, items, `${path}[${i}]`)));
+    if (items) value.forEach((v: unknown, i) => unknown.push(...pruneUnknown(v, items, `${path}[${i}]`, child(prev, i))));
   }
   return unknown;
 }
@@ -91,8 +130,9 @@ function matchesPattern(pattern: string, value: string): boolean {
 }
 
 /** Every way `value` breaks `schema`, as Status causes with the real server's wording. */
-export function validateSchema(value: unknown, schema: Schema, path = ""): StatusCause[] {
+export function validateSchema(value: unknown, schema: Schema, path = "", prev?: unknown): StatusCause[] {
   const causes: StatusCause[] = [];
+  if (settled(value, prev)) return causes;
   const invalid = (message: string) => causes.push({ reason: "FieldValueInvalid", field: path, message: `Invalid value: ${show(value)}: ${message}` });
   if (value === null) {
     if (schema.nullable !== true) invalid(`${path} in body must be of type ${String(schema.type ?? "object")}: "null"`);
@@ -129,7 +169,7 @@ export function validateSchema(value: unknown, schema: Schema, path = ""): Statu
       causes.push({ reason: "FieldValueTooMany", field: path, message: `Too many: ${value.length}: must have at most ${schema.maxItems} items` });
     }
     const items = schemaAt(schema.items);
-    if (items) value.forEach((v, i) => causes.push(...validateSchema(v, items, `${path}[${i}]`)));
+    if (items) value.forEach((v: unknown, i) => causes.push(...validateSchema(v, items, `${path}[${i}]`, child(prev, i))));
   }
   if (isObject(value)) {
     const props = schemaAt(schema.properties) ?? {};
@@ -140,7 +180,7 @@ export function validateSchema(value: unknown, schema: Schema, path = ""): Statu
     for (const [key, v] of Object.entries(value)) {
       if (path === "" && key === "metadata") continue;
       const sub = schemaAt(props[key]) ?? additional;
-      if (sub && v !== undefined) causes.push(...validateSchema(v, sub, join(path, key)));
+      if (sub && v !== undefined) causes.push(...validateSchema(v, sub, join(path, key), child(prev, key)));
     }
   }
   return causes;

@@ -190,7 +190,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         else sendError(res, apiErr);
       });
   });
-  server.keepAliveTimeout = 600_000;
+  // kfc opens a new undici Agent (so a new connection) per request and never reuses it; a long idle timeout
+  // would keep every one of them open (a 1,000-node migration ran out of file descriptors at 600 s).
+  // 30 s closes them soon after while leaving reused keep-alive connections (client-node, kubectl) alone.
+  server.keepAliveTimeout = 30_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -3,14 +3,22 @@
 // then the consequences (finalizers releasing an object, a namespace finishing its termination, a CRD
 // registering or dropping its kind). Writes run one at a time (exclusive), so a read-modify-write inside a
 // handler can never interleave with another, even while an admission hook is awaited.
+//
+// Cost follows what a write changes, not the object's size. Stored objects are deep-frozen (store.ts), so a
+// new state shares every unchanged subtree with the old one instead of copying it: a status write builds a
+// shallow copy of the stored object with a fresh metadata map and the new status; a main-resource write
+// copies only what differs from the stored object (copySharing). The schema steps (#conform) skip shared
+// subtrees when the stored object already passed them against the same schema (#conformed); otherwise the
+// whole new state is copied and checked, as before. A status write conforms .status alone (statusRootSchema),
+// like the real server's status strategy, so a main resource that predates a schema change is left as is.
 
 import { randomUUID } from "node:crypto";
 import { admit, type AdmissionHook } from "./admission";
 import { resourceTypesOfCrd } from "./crds";
 import { ApiError, errors } from "./errors";
-import { clone, isObject } from "./json";
+import { clone, copySharing, isObject, jsonBytes } from "./json";
 import { trackUpdate } from "./managed-fields";
-import { applyDefaults, pruneUnknown, validateSchema } from "./schema";
+import { applyDefaults, pruneUnknown, statusRootSchema, validateSchema } from "./schema";
 import { generatedName, nameProblems, sameState, specChanged, timestamp } from "./meta";
 import { apiVersionOf, type ResourceRegistry, storageKey } from "./resources";
 import { type ObjectStore } from "./store";
@@ -60,8 +68,15 @@ function assemble(rt: ResourceType, metadata: ObjectMeta, body: Obj): KubeObject
   return { apiVersion: apiVersionOf(rt), kind: rt.kind, metadata, ...rest };
 }
 
+/** A stored object's next state that shares everything with it but a fresh (mutable) metadata map. */
+function withFreshMetadata(old: KubeObject): KubeObject {
+  return { ...old, metadata: { ...old.metadata } };
+}
+
 export class Writer {
   #queue: Promise<unknown> = Promise.resolve();
+  /** Stored objects known to have gone through #conform (defaults, pruning, validation) against this schema. */
+  #conformed = new WeakMap<KubeObject, Obj>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -104,6 +119,7 @@ export class Writer {
     this.#checkSize(object);
     if (w.dryRun) return object;
     const saved = this.store.commit("ADDED", storageKey(rt), object);
+    if (rt.schema && this.opts.crdValidation) this.#conformed.set(saved, rt.schema);
     if (isCrd(rt)) this.#registerCrd(saved);
     return saved;
   }
@@ -112,13 +128,18 @@ export class Writer {
     const name = old.metadata.name;
     if (w.resourceVersion && w.resourceVersion !== old.metadata.resourceVersion) throw errors.conflict(rt, name);
     const now = timestamp();
+    // What the new state may share with `old` untouched: everything when no schema step will run, the
+    // subtrees the schema steps may skip when `old` passed them against the same schema, otherwise nothing.
+    const checks = !!rt.schema && this.opts.crdValidation;
+    const conformedOld = checks && this.#conformed.get(old) === rt.schema;
+    const base = !checks || conformedOld ? old : undefined;
     let next: KubeObject;
     if (w.subresource === "status") {
-      next = clone(old);
+      next = withFreshMetadata(old);
       if (input.status === undefined) delete next.status;
-      else next.status = clone(input.status);
+      else next.status = copySharing(input.status, base?.status);
     } else {
-      const body = clone(input);
+      const body = copySharing(input, base); // only read below: assemble builds the new top level
       const inMeta = isObject(body.metadata) ? body.metadata : {};
       const { deletionTimestamp: _d, deletionGracePeriodSeconds: _g, selfLink: _s, ...keep } = inMeta;
       const metadata: ObjectMeta = {
@@ -138,7 +159,7 @@ export class Writer {
       next = assemble(rt, metadata, body);
       if (rt.hasStatus) {
         if (old.status === undefined) delete next.status;
-        else next.status = clone(old.status);
+        else next.status = base ? old.status : clone(old.status);
       }
     }
     if (old.metadata.deletionTimestamp) {
@@ -147,7 +168,8 @@ export class Writer {
         throw errors.invalid(rt, name, [{ reason: "FieldValueForbidden", field: "metadata.finalizers", message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` }]);
       }
     }
-    this.#conform(rt, next, w);
+    if (w.subresource === "status") this.#conformStatus(rt, next, w, base);
+    else this.#conform(rt, next, w, base);
     if (specChanged(old, next)) next.metadata.generation = old.metadata.generation + 1;
     next.metadata.managedFields = w.managedFields ?? trackUpdate(old, next, old.metadata.managedFields, {
       manager: w.manager, scope: w.subresource === "status" ? "status" : "main", hasStatus: rt.hasStatus,
@@ -163,6 +185,8 @@ export class Writer {
     this.#checkSize(next);
     if (w.dryRun) return next;
     const saved = this.store.commit("MODIFIED", storageKey(rt), next, old);
+    // A status write checked .status only: the result is fully conformed only when `old` was.
+    if (checks && (w.subresource !== "status" || conformedOld)) this.#conformed.set(saved, rt.schema as Obj);
     if (isCrd(rt)) this.#registerCrd(saved);
     if (saved.metadata.deletionTimestamp && !saved.metadata.finalizers?.length) {
       if (storageKey(rt) === NAMESPACES) this.#maybeFinishNamespace(name);
@@ -184,17 +208,17 @@ export class Writer {
     if (storageKey(rt) === NAMESPACES) return this.#deleteNamespace(rt, old);
     if (old.metadata.finalizers?.length) {
       if (old.metadata.deletionTimestamp) return { object: old, gone: false };
-      const next = clone(old);
+      const next = withFreshMetadata(old);
       next.metadata.deletionTimestamp = timestamp();
       next.metadata.deletionGracePeriodSeconds = 0;
       next.metadata.generation = old.metadata.generation + 1;
-      return { object: this.store.commit("MODIFIED", storageKey(rt), next, old), gone: false };
+      return { object: this.#commitLike(old, "MODIFIED", storageKey(rt), next), gone: false };
     }
     return { object: this.#remove(rt, old), gone: true };
   }
 
   #remove(rt: ResourceType, old: KubeObject): KubeObject {
-    const saved = this.store.commit("DELETED", storageKey(rt), clone(old));
+    const saved = this.store.commit("DELETED", storageKey(rt), withFreshMetadata(old));
     if (isCrd(rt)) this.#dropCrd(saved);
     if (saved.metadata.namespace) this.#maybeFinishNamespace(saved.metadata.namespace);
     return saved;
@@ -204,7 +228,7 @@ export class Writer {
     const name = old.metadata.name;
     let ns = old;
     if (!old.metadata.deletionTimestamp) {
-      const next = clone(old);
+      const next = withFreshMetadata(old);
       next.metadata.deletionTimestamp = timestamp();
       next.metadata.deletionGracePeriodSeconds = 0;
       next.status = { ...(isObject(next.status) ? next.status : {}), phase: "Terminating" };
@@ -215,12 +239,12 @@ export class Writer {
       if (!contentRt?.namespaced) continue;
       for (const obj of this.store.list(key, name)) {
         if (!obj.metadata.finalizers?.length) {
-          this.store.commit("DELETED", key, clone(obj));
+          this.store.commit("DELETED", key, withFreshMetadata(obj));
         } else if (!obj.metadata.deletionTimestamp) {
-          const next = clone(obj);
+          const next = withFreshMetadata(obj);
           next.metadata.deletionTimestamp = timestamp();
           next.metadata.deletionGracePeriodSeconds = 0;
-          this.store.commit("MODIFIED", key, next, obj);
+          this.#commitLike(obj, "MODIFIED", key, next);
         }
       }
     }
@@ -234,7 +258,7 @@ export class Writer {
     if (!ns) return true;
     if (!ns.metadata.deletionTimestamp || ns.metadata.finalizers?.length) return false;
     if (this.store.resources().some((key) => this.store.list(key, name).length > 0)) return false;
-    this.store.commit("DELETED", NAMESPACES, clone(ns));
+    this.store.commit("DELETED", NAMESPACES, withFreshMetadata(ns));
     return true;
   }
 
@@ -267,22 +291,52 @@ export class Writer {
     }
   }
 
-  /** The CRD schema's defaults, pruning (or strict rejection) of unknown fields, and validation. */
-  #conform(rt: ResourceType, object: KubeObject, w: WriteOptions): void {
+  /** Commit a metadata-only change of `old` (deletion marks); it stays as conformed as `old` was. */
+  #commitLike(old: KubeObject, type: "MODIFIED", resource: string, next: KubeObject): KubeObject {
+    const saved = this.store.commit(type, resource, next, old);
+    const schema = this.#conformed.get(old);
+    if (schema) this.#conformed.set(saved, schema);
+    return saved;
+  }
+
+  /**
+   * The CRD schema's defaults, pruning (or strict rejection) of unknown fields, and validation. Subtrees
+   * identical to `base`'s at the same position are skipped (base passed all three against this schema).
+   */
+  #conform(rt: ResourceType, object: KubeObject, w: WriteOptions, base?: KubeObject): void {
     if (!rt.schema || !this.opts.crdValidation) return;
-    applyDefaults(object, rt.schema);
-    const unknown = pruneUnknown(object, rt.schema);
+    this.#conformAgainst(rt, object, rt.schema, w, base, object.metadata.name);
+  }
+
+  /**
+   * A status-subresource write: only .status is defaulted, pruned and validated (against the root's status
+   * property and the root rules that can involve it, see statusRootSchema); the rest of the object is the
+   * stored one, shared untouched.
+   */
+  #conformStatus(rt: ResourceType, object: KubeObject, w: WriteOptions, base?: KubeObject): void {
+    if (!rt.schema || !this.opts.crdValidation) return;
+    const view: Obj = object.status === undefined ? {} : { status: object.status };
+    const prev = base && base.status !== undefined ? { status: base.status } : undefined;
+    this.#conformAgainst(rt, view, statusRootSchema(rt.schema), w, prev, object.metadata.name);
+    if (view.status === undefined) delete object.status;
+    else object.status = view.status;
+  }
+
+  #conformAgainst(rt: ResourceType, object: Obj, schema: Obj, w: WriteOptions, base: Obj | undefined, name: string): void {
+    applyDefaults(object, schema, base);
+    const unknown = pruneUnknown(object, schema, "", base);
     if (unknown.length > 0) {
       const mode = w.fieldValidation ?? "Warn";
       if (mode === "Strict") throw errors.badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(", ")}`);
       if (mode === "Warn") w.warnings?.push(...unknown.map((u) => `unknown field "${u}"`));
     }
-    const causes = validateSchema(object, rt.schema);
-    if (causes.length > 0) throw errors.invalid(rt, object.metadata.name, causes);
+    const causes = validateSchema(object, schema, "", base);
+    if (causes.length > 0) throw errors.invalid(rt, name, causes);
   }
 
+  /** The exact JSON size against etcd's limit; shared frozen subtrees are measured once (jsonBytes). */
   #checkSize(object: KubeObject): void {
-    if (Buffer.byteLength(JSON.stringify(object)) > this.opts.maxObjectBytes) {
+    if (jsonBytes(object) > this.opts.maxObjectBytes) {
       throw errors.tooLarge(`etcdserver: request is too large (object ${object.metadata.name} exceeds ${this.opts.maxObjectBytes} bytes)`);
     }
   }
@@ -295,7 +349,7 @@ export class Writer {
 
   #dropCrd(crd: KubeObject): void {
     for (const key of this.registry.unregisterCrd(crd.metadata.name)) {
-      for (const obj of this.store.list(key)) this.store.commit("DELETED", key, clone(obj));
+      for (const obj of this.store.list(key)) this.store.commit("DELETED", key, withFreshMetadata(obj));
     }
   }
 }
