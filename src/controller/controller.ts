@@ -171,9 +171,10 @@ export class Controller {
   async relistAll(): Promise<void> {
     await Promise.all(
       WATCHED.map(async (k) => {
-        const list = (await apiFor(k).Get()) as unknown as { items: KObj[] };
+        const list = (await apiFor(k).Get()) as unknown as { metadata?: { resourceVersion?: string }; items: KObj[] };
         const items = list.items.map((o) => ({ ...o, kind: o.kind ?? k }));
-        if (this.store.replaceAll(k, items, this.now())) this.scheduler.trigger();
+        const listRv = Number.parseInt(list.metadata?.resourceVersion ?? "", 10);
+        if (this.store.replaceAll(k, items, this.now(), Number.isFinite(listRv) ? listRv : undefined)) this.scheduler.trigger();
       }),
     );
     this.observeRealization();

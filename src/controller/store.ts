@@ -52,9 +52,23 @@ export class ResourceCache {
     return true;
   }
 
-  /** Replaces the whole content from a fresh list (the level-triggered resync). Returns true when it changed. */
-  replaceAll(objs: readonly KObj[]): boolean {
-    const next = new Map(objs.map((o) => [keyOf(o), o]));
+  /**
+   * Replaces the whole content from a fresh list (the level-triggered resync). Returns true when it changed.
+   * A list is a snapshot at `listRv`, and watch events newer than it may have arrived while it was read (a
+   * list of 1,000 large objects takes seconds): those stay, so a relist never sets an object back, and
+   * objects created after the snapshot are kept. Without `listRv`, the list replaces everything.
+   */
+  replaceAll(objs: readonly KObj[], listRv?: number): boolean {
+    const next = new Map<string, KObj>();
+    for (const o of objs) {
+      const k = keyOf(o);
+      const cur = this.items.get(k);
+      const dead = this.tombstones.get(k);
+      if (cur && rvOf(cur) > rvOf(o)) next.set(k, cur);
+      else if (!cur && dead !== undefined && dead > rvOf(o) && listRv !== undefined) continue;
+      else next.set(k, o);
+    }
+    if (listRv !== undefined) for (const [k, cur] of this.items) if (!next.has(k) && rvOf(cur) > listRv) next.set(k, cur);
     let changed = next.size !== this.items.size;
     for (const [k, o] of next) {
       const cur = this.items.get(k);
@@ -102,8 +116,8 @@ export class ClusterStore {
     return changed;
   }
 
-  replaceAll(kind: WatchedKind, objs: readonly KObj[], now: number): boolean {
-    const changed = this.caches[kind].replaceAll(objs);
+  replaceAll(kind: WatchedKind, objs: readonly KObj[], now: number, listRv?: number): boolean {
+    const changed = this.caches[kind].replaceAll(objs, listRv);
     this.synced.add(kind);
     if (changed && kind !== "NodeNetwork") this.notePlanInput(kind, now);
     return changed;
