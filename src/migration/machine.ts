@@ -169,11 +169,14 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
         } else {
           s = { ...s, phase: "Gate", since: obs.now, epoch: s.epoch + 1, message: `gate after batch ${s.migratedBatches - 1}: waiting for ${st.successfulRounds} healthy probe round(s) from every node` };
         }
-      } else if (timedOutAt((s = progressed(s, lagging.length)))) {
-        s = fail(s, obs, `${list(lagging)} did not apply the ${s.phase.toLowerCase()} plan within ${seconds(st.timeoutMs)}`, events);
       } else {
-        s = { ...s, message: `${s.phase.toLowerCase()}: waiting for ${list(lagging)} to apply` };
-        wakeAt = clockOf(s) + st.timeoutMs + 1;
+        s = progressed(s, lagging.length);
+        if (timedOutAt(s)) {
+          s = fail(s, obs, `${list(lagging)} did not apply the ${s.phase.toLowerCase()} plan within ${seconds(st.timeoutMs)}`, events);
+        } else {
+          s = { ...s, message: `${s.phase.toLowerCase()}: waiting for ${list(lagging)} to apply` };
+          wakeAt = clockOf(s) + st.timeoutMs + 1;
+        }
       }
       break;
     }
@@ -187,7 +190,7 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
         return h !== undefined && h.epoch === s!.epoch && h.okRounds >= st.successfulRounds && h.failedRounds === 0;
       });
       const notYetHealthy = obs.nodes.filter((n) => !(obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds));
-      const pending = new Set([...lagging, ...notYetHealthy]).size;
+      s = progressed(s, new Set([...lagging, ...notYetHealthy]).size);
       if (failing.length > 0) {
         const detail = failing.map((n) => `${n}: ${obs.health[n]?.lastFailure ?? "probe failed"}`).join("; ");
         events.push({ type: "Warning", reason: "MigrationGateFailed", message: `health gate after batch ${s.migratedBatches - 1} failed: ${detail}` });
@@ -202,14 +205,12 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
           s = { ...s, phase: "Finalize", stage: "grace", since: obs.now, message: `every node sends with ${s.to}; removing ${s.from} state after a grace period` };
           wakeAt = obs.now + graceMs(st);
         }
-      } else if (timedOutAt((s = progressed(s, pending)))) {
-        const short = obs.nodes.filter((n) => !(obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds));
-        const why = short.map((n) => obs.health[n]?.waiting).filter((w): w is string => w !== undefined);
-        s = fail(s, obs, `health gate timed out after ${seconds(st.timeoutMs)}: no ${st.successfulRounds} healthy round(s) from ${list(short)}${why.length > 0 ? ` (${[...new Set(why)].slice(0, 3).join("; ")})` : ""}`, events);
+      } else if (timedOutAt(s)) {
+        const why = notYetHealthy.map((n) => obs.health[n]?.waiting).filter((w): w is string => w !== undefined);
+        s = fail(s, obs, `health gate timed out after ${seconds(st.timeoutMs)}: no ${st.successfulRounds} healthy round(s) from ${list(notYetHealthy)}${why.length > 0 ? ` (${[...new Set(why)].slice(0, 3).join("; ")})` : ""}`, events);
       } else {
-        const done = obs.nodes.filter((n) => obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds).length;
-        const unhealthy = obs.nodes.filter((n) => !(obs.health[n]?.epoch === s!.epoch && (obs.health[n]?.okRounds ?? 0) >= st.successfulRounds));
-        const waitingFor = lagging.length > 0 ? `; waiting for ${list(lagging)} to apply the gate plan` : unhealthy.length > 0 ? `; waiting for healthy rounds from ${list(unhealthy)}` : "";
+        const done = obs.nodes.length - notYetHealthy.length;
+        const waitingFor = lagging.length > 0 ? `; waiting for ${list(lagging)} to apply the gate plan` : notYetHealthy.length > 0 ? `; waiting for healthy rounds from ${list(notYetHealthy)}` : "";
         s = { ...s, message: `gate after batch ${s.migratedBatches - 1}: ${done}/${obs.nodes.length} node(s) healthy for ${st.successfulRounds} round(s)${waitingFor}` };
         wakeAt = clockOf(s) + st.timeoutMs + 1;
       }
