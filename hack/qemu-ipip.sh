@@ -18,6 +18,9 @@ source hack/qemu/lib.sh
 # What the checks create: ipip/vxlan tunnels, veths, the fabric bridge, and the agent's NAT table (nft
 # loads expression modules on demand; nft_* covers them). modules.dep adds the dependencies.
 MODULES=(ipip tunnel4 ip_tunnel vxlan veth bridge nf_tables nfnetlink 'nft_*' nf_nat nf_conntrack)
+# TCG keys translated code by virtual address: without randomisation every `ip`/`nft` the agent spawns reuses
+# the code translated for the previous one (3x faster per spawn under TCG; docs/qemu.md).
+QEMU_KERNEL_ARGS="norandmaps"
 
 [ "$(id -u)" -eq 0 ] || qemu_die "run as root: apt installs, and qemu's console must be usable (full-kernel-vm.md)"
 limit="${SWITCHYARD_QEMU_TIMEOUT:-600}"

@@ -27,7 +27,12 @@ QEMU_EXTRA_PROGRAMS=(/usr/sbin/bird /usr/sbin/birdc /usr/bin/ss /usr/bin/chrt)
 # TCG spends long stretches in the kernel. Debian's kernel preempts only voluntarily by default, so even a
 # real-time instrument waits for those to reach a preemption point (measured: TCP echo gaps up to 0.5 s with
 # SCHED_FIFO helpers, 40-90 ms with preempt=full; docs/qemu.md). Full preemption changes scheduling only.
-QEMU_KERNEL_ARGS="preempt=full"
+# norandmaps: TCG keys translated code by virtual address, so with address-space randomisation every new
+# process (the agents spawn thousands of ip/nft/sysctl) is translated from scratch: 2.3 MB of host code per
+# `ip` run, the 1 GiB translation cache filled every ~30 s, and each full flush stopped the whole guest for
+# 100-300 ms (measured with qemu's `info jit`; docs/qemu.md). Without randomisation a tool's code is
+# translated once and reused: `ip` runs 3x faster and the cache does not fill within a run.
+QEMU_KERNEL_ARGS="preempt=full norandmaps"
 # The guest program's own limit (/init kills it after this) stays below the VM's, so the guest can still
 # print a verdict and power off.
 GUEST_LIMIT=450

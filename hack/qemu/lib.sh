@@ -30,6 +30,10 @@ declare -p QEMU_EXTRA_PROGRAMS >/dev/null 2>&1 || QEMU_EXTRA_PROGRAMS=()
 QEMU_MEMORY_MB="${QEMU_MEMORY_MB:-1024}"
 # Extra kernel command-line arguments an entry point adds (e.g. `preempt=full`); empty by default.
 QEMU_KERNEL_ARGS="${QEMU_KERNEL_ARGS:-}"
+# Extra qemu options from the environment, split on spaces, for diagnosis: e.g.
+# QEMU_EXTRA_ARGS="-monitor unix:/tmp/qmon.sock,server,nowait", then `info jit` through that socket shows the
+# translation cache's fill and its flush count (docs/qemu.md). Empty by default.
+QEMU_EXTRA_ARGS="${QEMU_EXTRA_ARGS:-}"
 
 # Installs the Debian packages behind the host tools the run needs, only when one is missing.
 #   qemu_ensure_host_packages [PATH=PACKAGE ...]   (extra tools an entry point copies into its guest)
@@ -283,9 +287,11 @@ qemu_boot() {
   local kdir="$1" kver="$2" cpio="$3" log="$4" limit="$5"
   local status=0
   : >"$log"
+  # QEMU_EXTRA_ARGS is split into words on purpose.
+  # shellcheck disable=SC2086
   timeout --kill-after=10 "$limit" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp 2 -m "$QEMU_MEMORY_MB" \
-    -nic none -nographic -no-reboot \
+    -nic none -nographic -no-reboot $QEMU_EXTRA_ARGS \
     -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$cpio" \
     -append "console=ttyS0 panic=-1 quiet${QEMU_KERNEL_ARGS:+ $QEMU_KERNEL_ARGS}" \
     </dev/null >"$log" 2>&1 &

@@ -245,7 +245,7 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   if (!GUEST && !HOST_DRY_RUN) {
     throw new Error("this program builds namespaces and starts BIRD daemons: it runs inside the qemu guest (hack/qemu-migration.sh), or on a host with --host-dry-run");
   }
-  report.note(`migration ${FROM} -> ${TO}${GUEST ? " in the qemu guest" : " (host dry run)"}; memory available ${await memAvailableMb()} MB`);
+  report.note(`migration ${FROM} -> ${TO}${GUEST ? " in the qemu guest" : " (host dry run)"}; memory available ${await memAvailableMb()} MB; t0 ${new Date(t0).toISOString()} (guest clock)`);
   if (CONTROL_PLANE_NICE !== 0) {
     // Nice is per thread on Linux: every thread this process has now; later ones (and children) inherit it.
     for (const tid of readdirSync("/proc/self/task")) setPriority(Number(tid), CONTROL_PLANE_NICE);
@@ -676,19 +676,17 @@ function judgeTraffic(report: CheckReport, o: TrafficOutcome, w: { migrationStar
       report.check(`${s.id}: the connection stayed open through the migration`, s.alive && k !== undefined && s.echoed > 0, [s.error ?? "", k ? "" : "ss shows no such established connection"]);
       // A retransmission the receiver reports as a duplicate (DSACK) was spurious: the original had arrived.
       report.check(`${s.id}: the kernel lost no segment (${k?.totalRetrans ?? "?"} retransmitted, ${k?.dsackDups ?? "?"} of them reported as duplicates by the receiver)`, k !== undefined && k.totalRetrans - k.dsackDups <= 0 && k.lost === 0, [k?.info ?? ""]);
-      // The raw figure against the acceptance's 200 ms, reported (not judged: a host that does not run the
-      // guest's vCPUs freezes every process in it, the network included; the timeline above shows when).
+      // The acceptance's figure: the longest gap between two echoes, as the client saw it. Judged raw, so a
+      // stall of the guest as a whole counts too; the part the network caused (the stalls of the processes
+      // at both ends taken out) is printed next to it, to tell the two apart when it fails.
       const over = s.gaps.filter(([a, b]) => b - a > MAX_STALL_MS);
       report.note(
-        `${s.id}: raw longest gap ${s.maxGapMs} ms: ${s.maxGapMs <= MAX_STALL_MS ? `within ${MAX_STALL_MS} ms` : `OVER ${MAX_STALL_MS} ms: ${over
-          .slice(0, 10)
-          .map(([a, b]) => `${b - a} ms ending ${elapsed(b)} (client or echo server not running ${Math.round(stalledWithin([a, b], endStalls))} ms of it)`)
-          .join("; ")}`}`,
+        `${s.id}: longest gap the network caused ${net.ms} ms (once the stalls of the processes at both ends are taken out${net.at ? `; gap ending ${elapsed(net.at)}: ${net.raw} ms raw` : ""})`,
       );
       report.check(
-        `${s.id}: no stall over ${MAX_STALL_MS} ms that the network caused (longest gap ${net.ms} ms once the stalls of the processes at both ends are taken out; raw ${s.maxGapMs} ms)`,
-        net.ms <= MAX_STALL_MS,
-        [`gap ending ${elapsed(net.at)}: ${net.raw} ms, of which the client or the echo server was not running ${net.raw - net.ms} ms`],
+        `${s.id}: no stall over ${MAX_STALL_MS} ms (longest gap between echoes ${s.maxGapMs} ms; the network's share ${net.ms} ms)`,
+        s.maxGapMs <= MAX_STALL_MS,
+        over.slice(0, 10).map(([a, b]) => `${b - a} ms ending ${elapsed(b)} (client or echo server not running ${Math.round(stalledWithin([a, b], endStalls))} ms of it)`),
       );
     }
   }
