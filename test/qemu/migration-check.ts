@@ -3,9 +3,10 @@
 // module the build machines lack, so this program runs inside the qemu guest (hack/qemu-migration.sh bundles
 // it with esbuild and boots Debian's kernel; docs/qemu.md) and runs the WHOLE real stack in this one
 // process: the lab API server emulator, the Controller and one NodeAgent per node (each agent drives its
-// node's kernel and its own BIRD, exactly as in a cluster). Three nodes share one subnet (the BGP full
-// mesh needs L2 adjacency), pods are wired Calico-style by the lab topology code. The cluster starts in
-// ipip; with ping streams, a long-lived TCP echo connection, a continuously probed denied flow (and an
+// node's kernel and its own BIRD, exactly as in a cluster). Four nodes on two subnets (n1, n3 on a; n2,
+// n4 on b), joined by the lab's router namespace, which runs BIRD as the top-of-rack router the nodes peer
+// with in BGP (topology tor, as in the host lab's VXLAN -> BGP test); pods are wired Calico-style by the lab
+// topology code. The cluster starts in ipip; with ping streams a long-lived TCP echo connection, a continuously probed denied flow (and an
 // allowed one as its control) running, spec.mode is patched to bgp and the program waits for
 // status.migration.phase Completed, printing every phase. Then it checks every stream, the final kernel
 // state (routes `proto bird`, no sy-ipip, BGP sessions Established) and reachability. The guest's two
@@ -32,6 +33,9 @@ import { Controller } from "../../src/controller/controller";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "../../src/controller/kinds";
 import { createLogger } from "../../src/controller/log";
 import { startApiServer, type ApiServer } from "../../src/lab/apiserver";
+import { SUBNET_LABEL, torPeersFor } from "../../src/lab/cluster/samples";
+import { subnetLetter } from "../../src/lab/cluster/nodes";
+import { applyTorRouter, stopTorRouter, torKernelRoutes, torStatus, TOR_AS_NUMBER } from "../../src/lab/router";
 import { addPod, createLab, destroyLab, type Lab, type LabNode, type LabPod } from "../../src/lab/topology";
 import { ApiView, type ViewObject } from "./api-view";
 import { cpuSnapshot, describeCpu, LoopDelay, schedulingOf } from "./cpu-account";
@@ -125,13 +129,16 @@ interface Pod {
   readonly ports: readonly number[];
 }
 
-/** p1..p3 one per node; d (the policy-protected pod) next to p3 on n3. */
+/** p1..p4 one per node (n1, n3 on subnet a; n2, n4 on b); d (the policy-protected pod) next to p3 on n3. */
 const PODS: readonly Pod[] = [
   { name: "p1", node: "n1", host: 10, ports: [] },
   { name: "p2", node: "n2", host: 10, ports: [ECHO_PORT] },
   { name: "p3", node: "n3", host: 10, ports: [] },
+  { name: "p4", node: "n4", host: 10, ports: [] },
   { name: "d", node: "n3", host: 11, ports: [DENIED_PORT] },
 ];
+/** The nodes' AS in BGP mode (spec.bgp.asNumber); the top-of-rack router is TOR_AS_NUMBER (eBGP). */
+const NODE_AS = 64512;
 
 type Status = {
   phase?: string;
@@ -267,12 +274,12 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   });
   process.env["KUBECONFIG"] = run.api.kubeconfigPath;
   await destroyLab(PREFIX);
-  const lab = await createLab({ prefix: PREFIX, nodes: 3, subnets: 1, podMtu: 1480, runDir: join(RUN_ROOT, "lab") });
+  const lab = await createLab({ prefix: PREFIX, nodes: 4, subnets: 2, podMtu: 1480, runDir: join(RUN_ROOT, "lab") });
   run.lab = lab;
   report.note(`[${elapsed()}] API server on ${run.api.url}; lab of ${lab.nodes.length} nodes on ${lab.subnets.map((s) => s.cidr).join(", ")}`);
 
   for (const n of lab.nodes) {
-    await K8s(kind.Node).Apply({ metadata: { name: n.name } } as never, { force: true });
+    await K8s(kind.Node).Apply({ metadata: { name: n.name, labels: { [SUBNET_LABEL]: subnetLetter(n.subnet) } } } as never, { force: true });
     await K8s(kind.Node).PatchStatus({ metadata: { name: n.name }, status: { addresses: [{ type: "InternalIP", address: n.ip }] } } as never);
   }
   const CN = K8s(GenericKind, { kindOverride: ClusterNetworkGVK });
@@ -301,6 +308,9 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   );
   await Promise.all(run.agents.map((a) => a.start()));
   report.note(`[${elapsed()}] ${run.agents.length} agents started (capability probes) in ${secs(Date.now() - t)}`);
+  // The fabric's top-of-rack router speaks BGP from the start; the nodes peer with it once they run bgp.
+  const tor = await applyTorRouter(lab, { asNumber: TOR_AS_NUMBER, nodeAsNumber: NODE_AS });
+  if (!tor.ok) throw new Error(`top-of-rack BIRD in ${lab.routerNetns}: ${tor.reason}: ${tor.message}`);
   run.controller = new Controller({ log: createLogger("controller", "warn") });
   await run.controller.start();
 
@@ -372,10 +382,12 @@ async function main(report: CheckReport, run: Running): Promise<void> {
     probes: [{ id: ALLOWED_ID, ip: pod("d").ip, port: DENIED_PORT, timeoutMs: ALLOWED_TIMEOUT_MS, parallel: 1 }],
   });
   await hP1.ready(HELPER_READY_MS);
+  // Across the subnets both ways (a -> b, b -> a) and within each subnet (a -> a, b -> b).
   const pingPairs: [string, string][] = [
     ["p1", "p2"],
     ["p2", "p3"],
     ["p3", "p1"],
+    ["p4", "p2"],
   ];
   // Drop counters of every node and pod namespace around the streams' start (the preload burst), so a lost
   // packet there is located, not only counted.
@@ -435,10 +447,11 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   const profile = new JsProfile();
   await profile.start(20_000);
   const migrationStart = Date.now();
-  report.note(`[${elapsed()}] migrating: spec.mode ${FROM} -> ${TO}, spec.bgp {asNumber: 64512, topology: full-mesh}`);
+  const bgp = { asNumber: NODE_AS, topology: "tor", peers: torPeersFor(lab, TOR_AS_NUMBER) };
+  report.note(`[${elapsed()}] migrating: spec.mode ${FROM} -> ${TO}, spec.bgp ${JSON.stringify(bgp)}`);
   await K8s(GenericKind, { kindOverride: ClusterNetworkGVK, name: "default" }).Patch([
     { op: "replace", path: "/spec/mode", value: TO },
-    { op: "add", path: "/spec/bgp", value: { asNumber: 64512, topology: "full-mesh" } },
+    { op: "add", path: "/spec/bgp", value: bgp },
   ]);
   const terminal = await cnView.until(
     `the migration to finish (bounded so the checks after it still fit in the guest's ${guestLimitS()} s)`,
@@ -468,8 +481,10 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   const outcome = await stopTraffic(run, pod);
   judgeTraffic(report, outcome, { migrationStart, migrationEnd, enforcedAt, pods: pod });
 
-  // --- After: routes from BIRD, no source-mode device, BGP sessions up, pods reach each other. ---
-  await checkTransport(report, lab, [...pods.values()], "after", (_from, to) => ({ dev: "eth0", via: to.ip }));
+  // --- After: routes from BIRD, no source-mode device, BGP sessions up, pods reach each other. A peer on
+  // the same subnet is reached directly (BIRD keeps its third-party next hop), one on the other subnet
+  // through the router. ---
+  await checkTransport(report, lab, [...pods.values()], "after", (from, to) => ({ dev: "eth0", via: from.subnet === to.subnet ? to.ip : from.gateway }));
   await mapBounded(lab.nodes, 3, async (n) => {
     const r = await runCommand("ip", ["-j", "route", "show", "proto", "bird"], { netns: n.netns, timeoutMs: 30_000 });
     const dsts = r.code === 0 ? (JSON.parse(r.stdout || "[]") as { dst?: string }[]).map((x) => x.dst) : [];
@@ -478,9 +493,14 @@ async function main(report: CheckReport, run: Running): Promise<void> {
     const d = await deviceInfo(n.netns, FROM_DEVICE);
     report.check(`after: ${n.name} has no ${FROM_DEVICE}`, d === undefined, [`kernel: ${JSON.stringify(d)}`]);
     const protos = await birdProtocols(birdPaths(join(RUN_ROOT, `agent-${n.name}`, "bird")).socket);
-    const bgp = protos.ok ? protos.protocols.filter((p) => p.proto === "BGP") : [];
-    report.check(`after: ${n.name}'s BIRD has ${lab.nodes.length - 1} BGP sessions, all Established`, bgp.length === lab.nodes.length - 1 && bgp.every((p) => p.info.startsWith("Established")), [protos.ok ? JSON.stringify(bgp) : protos.error]);
+    const sessions = protos.ok ? protos.protocols.filter((p) => p.proto === "BGP") : [];
+    report.check(`after: ${n.name}'s BIRD has 1 BGP session (its top-of-rack router), Established`, sessions.length === 1 && sessions.every((p) => p.info.startsWith("Established")), [protos.ok ? JSON.stringify(sessions) : protos.error]);
   });
+  const torNow = await torStatus(lab);
+  report.check(`after: the top-of-rack router has ${lab.nodes.length} BGP sessions Established`, torNow.established === lab.nodes.length, [JSON.stringify(torNow)]);
+  const torRoutes = await torKernelRoutes(lab);
+  const blocks = lab.nodes.map((n) => blockOf(n.name).block).sort();
+  report.check(`after: the router's kernel has every node's block from BGP (${blocks.join(", ")})`, blocks.every((b) => torRoutes.includes(b)), [`proto bird routes: ${JSON.stringify(torRoutes)}`]);
   await checkAllPings(report, [...pods.values()], "after", new Set(["d"]));
   // Diagnostics last, when the traffic has stopped, and only if the guest's limit leaves room for them.
   if (t0 + guestLimitS() * 1000 - Date.now() > 60_000) {
@@ -753,6 +773,7 @@ async function cleanup(run: Running): Promise<void> {
   // Each node's BIRD by its pid file (a daemon: not our child). The agents' nft tables go with the node
   // namespaces, which destroyLab deletes after stopping whatever still runs in them (by pid).
   if (run.lab) for (const n of run.lab.nodes) await stopBird({ netns: n.netns, runDir: join(RUN_ROOT, `agent-${n.name}`, "bird") }).catch(() => undefined);
+  if (run.lab) await stopTorRouter(run.lab).catch(() => undefined);
   await run.api?.close().catch(() => undefined);
   if (run.lab) await destroyLab(PREFIX, { runDir: run.lab.runDir }).catch(() => undefined);
   await rm(RUN_ROOT, { recursive: true, force: true }).catch(() => undefined);
