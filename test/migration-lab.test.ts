@@ -4,12 +4,15 @@
 // scenario must end with 0 pings lost, every TCP connection alive with no stall over 200 ms, and the denied
 // flow never let through. Also the faults: a canary that cannot establish BGP rolls back by itself, a
 // preflight that must block changes nothing, the controller killed mid-rollout resumes from status, an
-// agent killed mid-batch makes the batch wait, and pause/resume/abort through the CLI.
+// agent killed mid-batch makes the batch wait, and pause/resume/abort through the CLI (and through the
+// code the CLI runs, in every phase a rollout passes through).
 // Lab prefixes: sylm1- .. sylm4-.
 import { execFile, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Mode } from "../src/api/cluster-network";
+import { waitFor } from "../src/agent/exec";
+import { runMigrateControl } from "../src/cli/migrate";
 import { LabCluster } from "../src/lab/cluster";
 import { migrateLab, type MigrationRun } from "../src/lab/migration";
 import type { LabPod } from "../src/lab/topology";
@@ -299,5 +302,99 @@ describe("pause, resume and abort through the CLI", () => {
     expect(run.final?.migration?.reason).toBe("aborted by the user");
     expect(run.final?.activeMode).toBe(from);
     expect(run.timeline.some((l) => l.includes("RollingBack"))).toBe(true);
+    // spec.mode still names the target: the same `migrate --to` again is a new attempt, followed to its end.
+    const target = (run.final as { migration?: { to?: string } } | undefined)?.migration?.to ?? "";
+    const again = await cli("--to", target, "--wait", "--timeout", "120");
+    expect(again.stdout).toContain("asked the controller to try again");
+    expect(again.status, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain(`migration to ${target} completed`);
+    expect(((await cluster.clusterNetwork()).status as { activeMode?: string } | undefined)?.activeMode).toBe(target);
   }, 240_000);
+
+  // The same controls in every phase, through the function the CLI runs (in this process: fast enough to
+  // land within a phase of the lab's short rollouts). A pause asked for in phase P takes effect in P or a
+  // later one; status.migration.pausedFrom says where, and that is what is counted. Preflight is reached by
+  // asking for the pause in the edit that starts the migration.
+  type Mig = { phase?: string; pausedFrom?: string; migratedBatches?: number; stage?: string; reason?: string };
+  const migrationOf = async (): Promise<Mig | undefined> => ((await cluster.clusterNetwork()).status as { migration?: Mig } | undefined)?.migration;
+  const control = async (action: "pause" | "resume" | "abort") => expect(await runMigrateControl(action, { name: "default", kubeconfig: cluster.kubeconfigPath })).toBe(0);
+  const plans = async () => (await cluster.nodeNetworks()).map((n) => `${n.metadata?.name}=${n.spec?.planHash}`).sort();
+  /**
+   * Pauses (unless already paused), checks for 1.5 s that nothing moves, and returns the phase it paused
+   * in; undefined when the rollout ended before the pause took effect (it was in its last step).
+   */
+  const pauseAndHold = async (): Promise<string | undefined> => {
+    const now = await migrationOf();
+    if (now?.phase !== "Paused") await control("pause");
+    const paused = await waitFor("the migration to pause", async () => {
+      const m = await migrationOf();
+      return m?.phase === "Paused" || m?.phase === "Completed" || m?.phase === "RolledBack" ? m : undefined;
+    }, 20_000, 20);
+    if (paused.phase !== "Paused") return undefined;
+    const held = await plans();
+    const end = Date.now() + 1500;
+    while (Date.now() < end) {
+      const m = await migrationOf();
+      expect(m?.phase).toBe("Paused");
+      expect(m?.migratedBatches).toBe(paused.migratedBatches);
+      expect(await plans()).toEqual(held);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return paused.pausedFrom ?? "?";
+  };
+  const PHASES = ["Preflight", "Prepare", "Canary", "Gate", "Rolling", "Finalize"];
+
+  it("pauses in every phase (Preflight, Prepare, Canary, Gate, Rolling, Finalize): nothing moves, resume completes", async () => {
+    const pausedIn = new Set<string>();
+    for (let round = 0; round < 5 && PHASES.some((p) => !pausedIn.has(p)); round++) {
+      const run = await migrateLab(cluster, await otherMode(cluster), {
+        rollout: { ...ROLLOUT, batchSize: 1 },
+        startPaused: !pausedIn.has("Preflight"),
+        timeoutMs: 150_000,
+        onProgress: async (st) => {
+          const phase = st?.migration?.phase ?? "";
+          if (phase !== "Paused" && (!PHASES.includes(phase) || pausedIn.has(phase))) return;
+          const where = await pauseAndHold();
+          if (where === undefined) return;
+          pausedIn.add(where);
+          await control("resume");
+        },
+      });
+      expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+    }
+    expect([...pausedIn].sort()).toEqual([...PHASES].sort());
+  }, 600_000);
+
+  it("aborts in every phase (paused there first): rolls back to the old mode", async () => {
+    const abortedIn = new Set<string>();
+    for (let round = 0; round < 10 && PHASES.some((p) => !abortedIn.has(p)); round++) {
+      const target = PHASES.find((p) => !abortedIn.has(p))!;
+      const from = ((await cluster.clusterNetwork()).status as { activeMode?: Mode } | undefined)?.activeMode;
+      let where: string | undefined;
+      const run = await migrateLab(cluster, await otherMode(cluster), {
+        rollout: { ...ROLLOUT, batchSize: 1 },
+        startPaused: target === "Preflight",
+        timeoutMs: 150_000,
+        onProgress: async (st) => {
+          const phase = st?.migration?.phase ?? "";
+          if (where !== undefined || (phase !== target && phase !== "Paused")) return;
+          where = (await pauseAndHold()) ?? "(ended first)";
+          // The pause landed in a later phase: let this rollout finish and try again the other way.
+          if (where === "(ended first)") return;
+          if (where !== target) return control("resume");
+          await control("abort");
+        },
+      });
+      if (where !== target) {
+        expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
+        continue;
+      }
+      expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("RolledBack");
+      expect(run.final?.migration?.reason).toBe("aborted by the user");
+      expect(run.final?.activeMode).toBe(from);
+      expect((await cluster.nodeNetworks()).every((n) => n.status?.appliedHash === n.spec?.planHash)).toBe(true);
+      abortedIn.add(target);
+    }
+    expect([...abortedIn].sort()).toEqual([...PHASES].sort());
+  }, 900_000);
 });

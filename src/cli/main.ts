@@ -55,16 +55,22 @@ export async function main(argv: string[]): Promise<number> {
     .option("--kubeconfig <file>", "kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     .action(async (opts: MigrateOptions) => {
       if (!opts.to) {
-        console.error("error: --to MODE is required (or use: migrate pause|resume|abort|status)");
+        console.error("error: --to MODE is required (or use: migrate pause|resume|abort|retry|status)");
         code = 2;
         return;
       }
       code = await runMigrateTo(opts);
     });
-  for (const action of ["pause", "resume", "abort"] as const) {
+  const what = {
+    pause: "pause the migration in progress (nothing moves until resume)",
+    resume: "resume a paused migration",
+    abort: "abort the migration in progress: roll back in reverse batch order",
+    retry: "try again a migration that rolled back, failed or was blocked (spec.mode unchanged)",
+  };
+  for (const action of ["pause", "resume", "abort", "retry"] as const) {
     migrate
       .command(action)
-      .description(`${action} the migration in progress`)
+      .description(what[action])
       .option("--name <name>", "the ClusterNetwork", "default")
       .option("--kubeconfig <file>", "kubeconfig")
       .action(async (opts: { name: string; kubeconfig?: string }) => {

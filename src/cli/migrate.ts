@@ -6,8 +6,8 @@ import { MODES, type ClusterNetworkStatus, type Mode } from "../api/cluster-netw
 import { MIGRATION_CONTROL_ANNOTATION } from "../controller/migration-driver";
 import { ClusterNetworkGVK } from "../controller/kinds";
 
-type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
-type CN = { metadata?: { name?: string; annotations?: Record<string, string> }; spec?: Record<string, unknown>; status?: ClusterNetworkStatus };
+export type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
+export type CN = { metadata?: { name?: string; annotations?: Record<string, string>; generation?: number }; spec?: Record<string, unknown>; status?: ClusterNetworkStatus };
 
 export interface MigrateOptions {
   to?: string;
@@ -71,18 +71,33 @@ export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
   if (opts.canary !== undefined) mig["canary"] = { nodes: Number(opts.canary) };
   if (opts.batch !== undefined) mig["batchSize"] = /^\d+$/.test(opts.batch) ? Number(opts.batch) : opts.batch;
   if (opts.canary !== undefined || opts.batch !== undefined) ops.push({ op: spec["migration"] === undefined ? "add" : "replace", path: "/spec/migration", value: mig });
+  if (spec["mode"] === to && cn.status?.activeMode === to) {
+    console.log(`ClusterNetwork ${opts.name} already runs ${to}: nothing to migrate.`);
+    return 0;
+  }
+  const last = cn.status?.migration;
+  const retry = needsRetry(cn, to);
+  if (retry) ops.push(controlOp(cn, "retry"));
   try {
     await api(opts.name).Patch(ops as never);
   } catch (e) {
     console.error(`error: the ClusterNetwork was not changed: ${apiError(e)}`);
     return 1;
   }
-  console.log(`ClusterNetwork ${opts.name}: spec.mode set to ${to}; the controller migrates node by node (canaries first, gated batches).`);
+  console.log(
+    retry
+      ? `ClusterNetwork ${opts.name}: spec.mode is already ${to} and the last attempt ended ${last?.phase}; asked the controller to try again.`
+      : `ClusterNetwork ${opts.name}: spec.mode set to ${to}; the controller migrates node by node (canaries first, gated batches).`,
+  );
   if (!opts.wait) return 0;
-  return followMigration(opts.name, to, Number(opts.timeout ?? 600) * 1000);
+  return followMigration(opts.name, to, Number(opts.timeout ?? 600) * 1000, last?.startedAt);
 }
 
-export async function followMigration(name: string, to: Mode, timeoutMs: number): Promise<number> {
+/**
+ * Follows the migration to `to` until it ends. `previousStart` is status.migration.startedAt from before the
+ * edit: that attempt's end (e.g. an earlier rollback to the same mode) is not this one's.
+ */
+export async function followMigration(name: string, to: Mode, timeoutMs: number, previousStart?: string): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   let sawMigration = false;
@@ -97,7 +112,7 @@ export async function followMigration(name: string, to: Mode, timeoutMs: number)
     }
     const st = cn.status;
     const m = st?.migration;
-    if (m && m.to === to) sawMigration = true;
+    if (m && m.to === to && (previousStart === undefined || m.startedAt !== previousStart)) sawMigration = true;
     const line = describeProgress(st);
     if (line !== last) {
       console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -121,14 +136,28 @@ export async function followMigration(name: string, to: Mode, timeoutMs: number)
   return 1;
 }
 
-export async function runMigrateControl(action: "pause" | "resume" | "abort", opts: { name: string; kubeconfig?: string }): Promise<number> {
+/**
+ * True when spec.mode already is `to` and the attempt for this generation ended without completing
+ * (RolledBack, Failed, Blocked): setting the same mode again changes nothing (no new generation), so a new
+ * attempt has to be asked for (the `retry` control).
+ */
+export function needsRetry(cn: CN, to: Mode): boolean {
+  const m = cn.status?.migration;
+  return cn.spec?.["mode"] === to && m?.to === to && ["RolledBack", "Failed", "Blocked"].includes(m.phase) && m.generation === cn.metadata?.generation;
+}
+
+/** The JSON patch operation that sets the migration control annotation (the controller removes it). */
+export function controlOp(cn: CN, action: "pause" | "resume" | "abort" | "retry"): Op {
+  return cn.metadata?.annotations
+    ? { op: "add", path: `/metadata/annotations/${MIGRATION_CONTROL_ANNOTATION.replace("/", "~1")}`, value: action }
+    : { op: "add", path: "/metadata/annotations", value: { [MIGRATION_CONTROL_ANNOTATION]: action } };
+}
+
+export async function runMigrateControl(action: "pause" | "resume" | "abort" | "retry", opts: { name: string; kubeconfig?: string }): Promise<number> {
   if (opts.kubeconfig) process.env["KUBECONFIG"] = opts.kubeconfig;
   try {
     const cn = await getCN(opts.name);
-    const ops: Op[] = cn.metadata?.annotations
-      ? [{ op: "add", path: `/metadata/annotations/${MIGRATION_CONTROL_ANNOTATION.replace("/", "~1")}`, value: action }]
-      : [{ op: "add", path: "/metadata/annotations", value: { [MIGRATION_CONTROL_ANNOTATION]: action } }];
-    await api(opts.name).Patch(ops as never);
+    await api(opts.name).Patch([controlOp(cn, action)] as never);
     console.log(`asked the controller to ${action} the migration of ClusterNetwork ${opts.name}`);
     console.log(describeProgress(cn.status));
     return 0;

@@ -457,7 +457,7 @@ export class Controller {
       generation,
       settings,
       nodes: nodeNames,
-      ...(control === "pause" || control === "resume" || control === "abort" ? { control } : {}),
+      ...(control === "pause" || control === "resume" || control === "abort" || control === "retry" ? { control } : {}),
       blockers,
       lagging,
       health: Object.fromEntries(nodeNames.map((n) => [n, healthOf(nnByName.get(n))])),

@@ -12,7 +12,7 @@ import type { KObj } from "./store";
 
 type MigrationStatus = NonNullable<ClusterNetworkStatus["migration"]>;
 
-/** Annotation `switchyard migrate pause|resume|abort` writes; the controller consumes and removes it. */
+/** Annotation `switchyard migrate pause|resume|abort|retry` writes; the controller consumes and removes it. */
 export const MIGRATION_CONTROL_ANNOTATION = "switchyard.dev/migration-control";
 
 export function migrationSettings(spec: ClusterNetworkSpec, nodes: readonly ClusterNode[]): MigrationSettings {

@@ -4,7 +4,7 @@
 import { GenericKind, K8s } from "kubernetes-fluent-client";
 import type { ClusterNetworkStatus, Mode } from "../api/cluster-network";
 import { ClusterNetworkGVK } from "../controller/kinds";
-import { describeProgress } from "../cli/migrate";
+import { controlOp, describeProgress, needsRetry, type CN } from "../cli/migrate";
 import type { LabCluster } from "./cluster";
 import { torPeersFor } from "./cluster/samples";
 import { TOR_AS_NUMBER } from "./router";
@@ -55,6 +55,11 @@ export interface MigrateOptions {
   readonly onProgress?: (status: ClusterNetworkStatus | undefined) => Promise<void> | void;
   /** The phases that end the run (default: Completed, RolledBack, Failed, Blocked). */
   readonly until?: readonly string[];
+  /**
+   * Asks for a pause in the same edit that starts the migration, so it holds in Preflight. (The controller
+   * consumes a control annotation on its next pass: one set before the edit would be gone by then.)
+   */
+  readonly startPaused?: boolean;
 }
 
 export async function migrateLab(cluster: LabCluster, to: Mode, opts: MigrateOptions = {}): Promise<MigrationRun> {
@@ -65,6 +70,13 @@ export async function migrateLab(cluster: LabCluster, to: Mode, opts: MigrateOpt
   let final: ClusterNetworkStatus | undefined;
   try {
     const ops = await migrationPatch(cluster, to, opts.rollout ?? {}, opts.bgp);
+    // As `switchyard migrate --to` does: the same mode again after an attempt that did not complete asks
+    // for a new attempt. An attempt is this run's once its start time differs from the last one's.
+    const before = (await cluster.clusterNetwork()) as CN;
+    const previousStart = before.status?.migration?.startedAt;
+    if (needsRetry(before, to)) ops.push(controlOp(before, "retry"));
+    // One annotation per edit: a retry and a pause in the same patch would overwrite each other.
+    else if (opts.startPaused) ops.push(controlOp(before, "pause"));
     await K8s(GenericKind, { kindOverride: ClusterNetworkGVK, name: "default" }).Patch(ops as never);
     const until = opts.until ?? ["Completed", "RolledBack", "Failed", "Blocked"];
     let last = "";
@@ -72,7 +84,7 @@ export async function migrateLab(cluster: LabCluster, to: Mode, opts: MigrateOpt
     while (Date.now() - started < timeoutMs) {
       const cn = await cluster.clusterNetwork();
       const st = cn.status as ClusterNetworkStatus | undefined;
-      if (st?.migration?.to === to && st.migration.generation === cn.metadata?.generation) saw = true;
+      if (st?.migration?.to === to && st.migration.startedAt !== previousStart) saw = true;
       const line = describeProgress(st);
       if (line !== last) {
         last = line;

@@ -269,6 +269,45 @@ describe("transition", () => {
     expect(w.state?.phase).toBe("Completed");
   });
 
+  it("retry starts a new attempt for the same generation after a rollback; without it the attempt stays settled", () => {
+    const w = new World();
+    for (let i = 0; i < 30 && w.state?.phase !== "Rolling"; i++) w.step();
+    w.control = "abort";
+    w.run();
+    expect(w.state?.phase).toBe("RolledBack");
+    const ended = w.state!.startedAt;
+    w.now += 60_000;
+    w.step(); // spec.mode still says bgp, same generation: nothing starts by itself
+    expect(w.state?.phase).toBe("RolledBack");
+    w.control = "retry";
+    const d = transition(w.state, w.obs());
+    expect(d.events.map((e) => e.reason)).toEqual(expect.arrayContaining(["MigrationRetried", "MigrationStarted"]));
+    w.control = "retry";
+    w.run();
+    expect(w.state?.startedAt).toBeGreaterThan(ended);
+    expect(w.state?.phase).toBe("Completed");
+    expect(w.active).toBe("bgp");
+  });
+
+  it("retry changes nothing while a migration runs or after it completed", () => {
+    const w = new World();
+    for (let i = 0; i < 30 && w.state?.phase !== "Gate"; i++) {
+      // At every step of a running migration, a retry decides exactly what no control decides.
+      const plain = transition(w.state, w.obs());
+      w.control = "retry";
+      expect(transition(w.state, w.obs())).toEqual(plain);
+      w.control = undefined;
+      w.step();
+    }
+    expect(w.state?.phase).toBe("Gate");
+    w.run();
+    expect(w.state?.phase).toBe("Completed");
+    w.control = "retry";
+    w.step();
+    expect(w.state?.phase).toBe("Completed");
+    expect(w.active).toBe("bgp");
+  });
+
   it.each(["Prepare", "Canary", "Gate", "Rolling", "Finalize"])("abort works in %s", (phase) => {
     const w = new World();
     for (let i = 0; i < 30 && w.state?.phase !== phase; i++) w.step();

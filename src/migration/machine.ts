@@ -100,7 +100,8 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
   if (!s || !isActive(s)) {
     if (obs.specMode === active) return { state: s, activeMode: active, events };
     const settled = s && s.to === obs.specMode && s.generation === obs.generation && s.phase !== "Completed";
-    if (settled) return { state: s, activeMode: active, events };
+    if (settled && obs.control !== "retry") return { state: s, activeMode: active, events };
+    if (settled) events.push({ type: "Normal", reason: "MigrationRetried", message: `retrying after the last attempt ended ${s!.phase}: ${s!.reason ?? s!.message}` });
     s = {
       phase: "Preflight",
       from: active,

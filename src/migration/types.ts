@@ -74,8 +74,13 @@ export interface MigrationObservation {
   readonly settings: MigrationSettings;
   /** Node names, sorted. */
   readonly nodes: readonly string[];
-  /** What the user asked through `switchyard migrate pause|resume|abort`. */
-  readonly control?: "pause" | "resume" | "abort";
+  /**
+   * What the user asked through `switchyard migrate pause|resume|abort|retry`. Retry starts a new attempt
+   * at the mode spec.mode names after one that ended without completing (RolledBack, Failed, Blocked):
+   * such an attempt stays settled for its generation, and setting spec.mode to the value it already has
+   * does not make a new generation.
+   */
+  readonly control?: "pause" | "resume" | "abort" | "retry";
   /** Reasons the target mode cannot be served (preflight); empty when it can. */
   readonly blockers: readonly string[];
   /** Nodes that have not applied the plan of the current state. */
