@@ -214,7 +214,20 @@ describe("agent routing on a real kernel", () => {
       // Markers bracket the window: everything the apply caused is printed between them.
       await runOk("ip", ["route", "add", "blackhole", "10.123.0.1/32", "proto", "static"], { netns: n1 });
       await runOk("nft", ["add", "table", "ip", "syrt_marker"], { netns: n1 });
-      await waitFor("monitors to see the start markers", () => (ipmon.output().includes("10.123.0.1") && nftmon.output().includes("syrt_marker") ? true : undefined), 5_000);
+      // The monitors subscribe some time after they start: re-announce the markers until both saw them.
+      await waitFor(
+        "monitors to see the start markers",
+        async () => {
+          if (ipmon.output().includes("10.123.0.1") && nftmon.output().includes("syrt_marker")) return true;
+          await runOk("ip", ["route", "del", "blackhole", "10.123.0.1/32", "proto", "static"], { netns: n1 });
+          await runOk("ip", ["route", "add", "blackhole", "10.123.0.1/32", "proto", "static"], { netns: n1 });
+          await runOk("nft", ["delete", "table", "ip", "syrt_marker"], { netns: n1 });
+          await runOk("nft", ["add", "table", "ip", "syrt_marker"], { netns: n1 });
+          return undefined;
+        },
+        10_000,
+        250,
+      );
       const ipStart = ipmon.output().length;
       const nftStart = nftmon.output().length;
       const reports = await applyPlans(plans, "unchanged");
@@ -232,7 +245,11 @@ describe("agent routing on a real kernel", () => {
         .split("\n")
         .filter((l) => l.trim() !== "" && !l.includes("10.123.0.1"))
         // Neighbour aging on the underlay and pod veths is the kernel's, not an apply's.
-        .filter((l) => !(l.startsWith("[NEIGH]") && !l.includes("sy-")));
+        .filter((l) => !(l.startsWith("[NEIGH]") && !l.includes("sy-")))
+        // So is IPv6 autoconfiguration of a tunnel device created just before: its link-local address
+        // (and that address's local route) can appear after DAD, within this window (seen once in CI). The
+        // agent manages no IPv6 address; an IPv4 address event keeps its own [ADDR] line and still fails.
+        .filter((l) => !(/^\[(ADDR|ROUTE)\]/.test(l) && /fe80::|ff00::/.test(l)) && !/^\s+valid_lft /.test(l));
       expect(ipEvents).toEqual([]);
       const nftEvents = nftmon
         .output()
