@@ -3,7 +3,8 @@
 # alive with no stall over 200 ms, a denied flow denied at every instant) needs IPIP, which the build
 # machines' kernel lacks. This boots Debian's cloud kernel in qemu (hack/qemu/lib.sh) and runs the WHOLE
 # real stack in the guest: test/qemu/migration-check.ts, bundled with esbuild, starts the lab API server
-# emulator, the Controller and three NodeAgents (with BIRD 2, copied into the initramfs with its libraries),
+# emulator, the Controller and four NodeAgents on two subnets (with BIRD 2, copied into the initramfs with its
+# libraries; a fifth BIRD is the top-of-rack router the nodes peer with in BGP),
 # drives the migration under live traffic (ping streams, TCP echo streams and connect probes from the
 # per-pod helper test/qemu/pod-traffic.ts) and prints `ok`/`not ok` lines, every measured number as `#`
 # lines, and `N passed, M failed`. Exit 0 iff that verdict has N > 0 and M == 0.
