@@ -6,8 +6,8 @@
 // node's kernel and its own BIRD, exactly as in a cluster). Four nodes on two subnets (n1, n3 on a; n2,
 // n4 on b), joined by the lab's router namespace, which runs BIRD as the top-of-rack router the nodes peer
 // with in BGP (topology tor, as in the host lab's VXLAN -> BGP test); pods are wired Calico-style by the lab
-// topology code. The cluster starts in ipip; with ping streams, two long-lived TCP echo connections (one
-// each way across the subnets), a continuously probed denied flow (and an allowed one as its control) running, spec.mode is patched to bgp and the program waits for
+// topology code. The cluster starts in ipip; with ping streams, a long-lived TCP echo connection across
+// the subnets, a continuously probed denied flow (and an allowed one as its control) running, spec.mode is patched to bgp and the program waits for
 // status.migration.phase Completed, printing every phase. Then it checks every stream, the final kernel
 // state (routes `proto bird`, no sy-ipip, BGP sessions Established) and reachability. The guest's two
 // emulated CPUs are scarce, so the program also measures where their time goes (CPU per process, the
@@ -83,8 +83,6 @@ const PING_INTERVAL_S = 0.019;
 const PING_PRELOAD = 5;
 const MIN_PING_RATE = 50;
 const STREAM_INTERVAL_MS = 10;
-/** The second TCP stream sends every 20 ms: a tenth of the 200 ms it is judged against, at half the CPU. */
-const STREAM2_INTERVAL_MS = 20;
 const MAX_STALL_MS = 200;
 /**
  * The measuring processes (ping streams, the per-pod traffic helpers) are the instrument, not the system
@@ -117,12 +115,12 @@ const ALLOWED_TIMEOUT_MS = 1000;
 
 const DENIED_ID = "denied p2->d:8080";
 const STREAM_ID = "tcp p1->p2";
-const STREAM2_ID = "tcp p4->p3";
-/** The long-lived TCP connections: id, client pod, echo server pod. Across the subnets, one each way. */
-const TCP_STREAMS: readonly (readonly [string, string, string])[] = [
-  [STREAM_ID, "p1", "p2"],
-  [STREAM2_ID, "p4", "p3"],
-];
+/**
+ * The long-lived TCP connections: id, client pod, echo server pod. One, across the subnets: a second one
+ * (p4 -> p3, with two more helper processes) passed on a quiet host, but with one busy process competing on
+ * the host the real-time instruments then took the guest's CPU and the run collapsed (docs/qemu.md).
+ */
+const TCP_STREAMS: readonly (readonly [string, string, string])[] = [[STREAM_ID, "p1", "p2"]];
 const ALLOWED_ID = "allowed p1->d:8080";
 
 const t0 = Date.now();
@@ -141,7 +139,7 @@ interface Pod {
 const PODS: readonly Pod[] = [
   { name: "p1", node: "n1", host: 10, ports: [] },
   { name: "p2", node: "n2", host: 10, ports: [ECHO_PORT] },
-  { name: "p3", node: "n3", host: 10, ports: [ECHO_PORT] },
+  { name: "p3", node: "n3", host: 10, ports: [] },
   { name: "p4", node: "n4", host: 10, ports: [] },
   { name: "d", node: "n3", host: 11, ports: [DENIED_PORT] },
 ];
@@ -380,19 +378,16 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   };
   t = Date.now();
   // d listens and logs who connects; p2 echoes p1's stream and probes the denied flow to d; p1 keeps the TCP
-  // echo stream to p2 and probes the allowed flow to d; p4 keeps a second TCP echo stream to p3 (the other
-  // way across the subnets; n4 migrates last, n3 third). Modest probe rates: every helper costs guest CPU
-  // that the control plane under test needs (docs/qemu.md).
+  // echo stream to p2 and probes the allowed flow to d. One TCP stream, modest probe rates: every helper
+  // costs guest CPU that the control plane under test needs (docs/qemu.md).
   const hD = helper("d", "d", { listen: [{ port: DENIED_PORT, echo: false }] });
   const hP2 = helper("p2", "p2", { listen: [{ port: ECHO_PORT, echo: true }], probes: [{ id: DENIED_ID, ip: pod("d").ip, port: DENIED_PORT, timeoutMs: 500, parallel: 2 }] });
-  const hP3 = helper("p3", "p3", { listen: [{ port: ECHO_PORT, echo: true }] });
-  await Promise.all([hD, hP2, hP3].map((h) => h.ready(HELPER_READY_MS)));
+  await Promise.all([hD, hP2].map((h) => h.ready(HELPER_READY_MS)));
   const hP1 = helper("p1", "p1", {
     streams: [{ id: STREAM_ID, ip: pod("p2").ip, port: ECHO_PORT, intervalMs: STREAM_INTERVAL_MS }],
     probes: [{ id: ALLOWED_ID, ip: pod("d").ip, port: DENIED_PORT, timeoutMs: ALLOWED_TIMEOUT_MS, parallel: 1 }],
   });
-  const hP4 = helper("p4", "p4", { streams: [{ id: STREAM2_ID, ip: pod("p3").ip, port: ECHO_PORT, intervalMs: STREAM2_INTERVAL_MS }] });
-  await Promise.all([hP1, hP4].map((h) => h.ready(HELPER_READY_MS)));
+  await hP1.ready(HELPER_READY_MS);
   // Across the subnets both ways (a -> b, b -> a) and within each subnet (a -> a, b -> b).
   const pingPairs: [string, string][] = [
     ["p1", "p2"],
@@ -413,7 +408,7 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   await Promise.all(run.pings.map((p) => p.flowing(30_000)));
   const dropsAfter = await mapBounded(allNetns, 4, (ns) => dropCounters(ns));
   report.note(`drop counters that grew while the ping streams started: ${allNetns.map((ns, i) => [ns, describeDropDiff(dropsBefore[i]!, dropsAfter[i]!)] as const).filter(([, d]) => d !== "").map(([ns, d]) => `${ns}: ${d}`).join("; ") || "none"}`);
-  report.note(`[${elapsed()}] traffic running (${secs(Date.now() - t)} to start): pings ${pingPairs.map(([a, b]) => `${a}->${b}`).join(", ")} every ${PING_INTERVAL_S * 1000} ms (preload ${PING_PRELOAD}); TCP echo p1->p2 every ${STREAM_INTERVAL_MS} ms, p4->p3 every ${STREAM2_INTERVAL_MS} ms; probes ${DENIED_ID}, ${ALLOWED_ID}`);
+  report.note(`[${elapsed()}] traffic running (${secs(Date.now() - t)} to start): pings ${pingPairs.map(([a, b]) => `${a}->${b}`).join(", ")} every ${PING_INTERVAL_S * 1000} ms (preload ${PING_PRELOAD}); TCP echo p1->p2 every ${STREAM_INTERVAL_MS} ms; probes ${DENIED_ID}, ${ALLOWED_ID}`);
   const sched = await Promise.all([...run.helpers.map((h) => [`helper ${h.label}`, h.pid] as const), ...run.pings.map((p) => [`ping ${p.label}`, p.pid] as const)].map(async ([label, pid]) => `${label} ${pid === undefined ? "?" : ((await schedulingOf(pid)) ?? "gone")}`));
   report.note(`scheduling: control plane ${await schedulingOf(process.pid)}; ${sched.join(", ")}`);
 
@@ -700,7 +695,7 @@ function judgeTraffic(report: CheckReport, o: TrafficOutcome, w: { migrationStar
   }
   report.note(`long gaps and stalls (> ${LONG_WINDOW_MS} ms), in time order: ${longWindows(o).join("; ") || "none"}`);
   const reported = [...o.helpers.values()].flatMap((r) => r.streams.map((x) => x.id));
-  report.check(`all ${TCP_STREAMS.length} TCP streams reported by their clients`, TCP_STREAMS.every(([id]) => reported.includes(id)), [`reported: ${JSON.stringify(reported)}`]);
+  report.check(`every TCP stream (${TCP_STREAMS.length}) reported by its client`, TCP_STREAMS.every(([id]) => reported.includes(id)), [`reported: ${JSON.stringify(reported)}`]);
   // A stream's gap is attributed to its two ends first: the client's helper and the echo server's.
   for (const [, r] of o.helpers) {
     for (const s of r.streams) {
