@@ -68,6 +68,17 @@ export function describeError(e: unknown): string {
   return String(e);
 }
 
+/** What a gate's new probe epoch changes in a plan; every other field is compared by identity (the plan cache shares them). */
+const HEALTH_FIELDS: ReadonlySet<string> = new Set(["health", "planHash", "generation"]);
+
+/** True when two plans of a node differ in health probing (and what follows from it) only. */
+function differsOnlyInHealth(a: NodeNetworkSpec, b: NodeNetworkSpec): boolean {
+  const x = a as unknown as Record<string, unknown>;
+  const y = b as unknown as Record<string, unknown>;
+  for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) if (!HEALTH_FIELDS.has(k) && x[k] !== y[k]) return false;
+  return true;
+}
+
 /** How many plans one pass writes at a time. */
 const PUBLISH_CONCURRENCY = 8;
 
@@ -284,17 +295,8 @@ export class Controller {
   private async publishPlan(cn: KObj, nodeSpec: NodeNetworkSpec): Promise<void> {
     const node = nodeSpec.nodeName;
     const prev = this.publishedSpecs.get(node);
-    const onlyHealth =
-      prev !== undefined &&
-      prev.routing === nodeSpec.routing &&
-      prev.policy === nodeSpec.policy &&
-      prev.nodeIP === nodeSpec.nodeIP &&
-      prev.block === nodeSpec.block &&
-      prev.mode === nodeSpec.mode &&
-      prev.mtu === nodeSpec.mtu &&
-      prev.clusterNetwork === nodeSpec.clusterNetwork;
     let patched = false;
-    if (onlyHealth) {
+    if (prev !== undefined && differsOnlyInHealth(prev, nodeSpec)) {
       const ops = [
         { op: "test", path: "/spec/planHash", value: prev.planHash },
         { op: "replace", path: "/spec/planHash", value: nodeSpec.planHash },

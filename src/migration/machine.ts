@@ -99,9 +99,11 @@ export function transition(prev: MigrationState | undefined, obs: MigrationObser
 
   if (!s || !isActive(s)) {
     if (obs.specMode === active) return { state: s, activeMode: active, events };
-    const settled = s && s.to === obs.specMode && s.generation === obs.generation && s.phase !== "Completed";
-    if (settled && obs.control !== "retry") return { state: s, activeMode: active, events };
-    if (settled) events.push({ type: "Normal", reason: "MigrationRetried", message: `retrying after the last attempt ended ${s!.phase}: ${s!.reason ?? s!.message}` });
+    // An attempt that ended without completing stays settled for its generation, unless retried.
+    if (s && s.to === obs.specMode && s.generation === obs.generation && s.phase !== "Completed") {
+      if (obs.control !== "retry") return { state: s, activeMode: active, events };
+      events.push({ type: "Normal", reason: "MigrationRetried", message: `retrying after the last attempt ended ${s.phase}: ${s.reason ?? s.message}` });
+    }
     s = {
       phase: "Preflight",
       from: active,
