@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { PLAN_GOLDEN_CASES, renderPlanGoldenFiles } from "../../test/golden/plans/cases";
 import type { Mode } from "../api/cluster-network";
 import { parseClusterNetwork } from "../api/validate-cluster-network";
 import type { PodInfo } from "../model/cluster";
@@ -81,4 +84,21 @@ describe("compileClusterPlans with a PlanCache", () => {
       expect({ ...other, planHash: "", health: { ...other.health!, epoch: 1 } }).toEqual({ ...plan, planHash: "" });
     }
   });
+});
+
+describe("compiled node plans and the agent's commands, golden files (regenerate with `npx tsx hack/gen-golden.ts`)", () => {
+  for (const c of PLAN_GOLDEN_CASES) {
+    for (const [file, text] of renderPlanGoldenFiles(c)) {
+      it(`test/golden/plans/${file}: ${c.description}`, () => {
+        const path = fileURLToPath(new URL(`../../test/golden/plans/${file}`, import.meta.url));
+        let current = "(missing)";
+        try {
+          current = readFileSync(path, "utf8");
+        } catch {
+          // reported by the comparison
+        }
+        expect(text, `test/golden/plans/${file} differs: if the change is intended, run \`npx tsx hack/gen-golden.ts\` and review the diff`).toBe(current);
+      });
+    }
+  }
 });
