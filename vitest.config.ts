@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["src/**/*.test.ts", "test/**/*.test.ts", "hack/**/*.test.ts", "capabilities/**/*.test.ts"],
+    include: ["src/**/*.test.ts", "lab/**/*.test.ts", "test/**/*.test.ts", "hack/**/*.test.ts", "capabilities/**/*.test.ts"],
     // Pepr registers bindings at import time according to these; keep it inert in tests.
     env: { PEPR_MODE: "dev", PEPR_WATCH_MODE: "false" },
     testTimeout: 30_000,

@@ -8,7 +8,7 @@
 //   json-patch     JSON patch replacing one route's gateway
 // Run: `npx tsx bench/apiserver-writes.ts [--n 200] [--peers 1500]`.
 import { parseArgs } from "node:util";
-import { startApiServer } from "../src/lab/apiserver";
+import { startApiServer } from "../lab/apiserver";
 
 const { values: args } = parseArgs({ options: { n: { type: "string", default: "200" }, peers: { type: "string", default: "1500" } } });
 const N = Number(args.n);

@@ -5,7 +5,7 @@
 // is "borrowed" (routed as a /32 on every node): that would put every pod in every node's routing plan.
 import { allocateBlocks } from "../src/compile/ipam/ipam";
 import { API_GROUP_VERSION } from "../src/api/common";
-import { UNDERLAY_CIDR_ANNOTATION } from "../src/controller/snapshot";
+import { UNDERLAY_CIDR_ANNOTATION } from "../src/api/annotations";
 
 export interface WorkloadSize {
   readonly nodes: number;

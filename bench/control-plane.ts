@@ -26,10 +26,10 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { Controller } from "../src/controller/controller";
-import { ClusterNetworkGVK, NodeNetworkGVK } from "../src/controller/kinds";
-import { createLogger } from "../src/controller/log";
-import { type ApiServer, startApiServer } from "../src/lab/apiserver";
-import { waitFor } from "../src/lab/apiserver/testing";
+import { ClusterNetworkGVK, NodeNetworkGVK } from "../src/kube/kinds";
+import { createLogger } from "../src/base/log";
+import { type ApiServer, startApiServer } from "../lab/apiserver";
+import { waitFor } from "../src/base/wait";
 import { APPS, buildWorkload, nodeObject, nsName, podObject, podStatus, policyObject, type PolicyObject, type Workload, type WorkloadSize } from "./control-plane-workload";
 import { HistoryFeed, NodeNetworkClock, SimulatedAgents } from "./sim-agents";
 
@@ -306,7 +306,7 @@ async function firstController(
   try {
     // (1) initial convergence
     await controller.start();
-    await waitFor(() => isReady(api, N), { timeoutMs, intervalMs: 5, what: `ClusterNetwork Ready with ${N} nodes realized` });
+    await waitFor(`ClusterNetwork Ready with ${N} nodes realized`, () => isReady(api, N), timeoutMs, 5);
     const readyMs = performance.now() - t0;
     const cpuReady = process.cpuUsage(cpu0);
     feed.poll();
@@ -314,7 +314,7 @@ async function firstController(
     const initialRequests = countRequests(api);
     const published = [...clock.published.values()].map((s) => s.at - t0);
     const applied = [...clock.applied.values()].map((s) => s.at - t0);
-    await waitFor(async () => (await histogramOf(controller, "implementationDelay")).count > 0, { timeoutMs, what: "the initial plans' delay observation" });
+    await waitFor("the initial plans' delay observation", async () => (await histogramOf(controller, "implementationDelay")).count > 0, timeoutMs, 20);
     const initHist = await histogramOf(controller, "implementationDelay");
     const nns = api.store.list(NN_API, "NodeNetwork");
     const nnSizes = nns.map((o) => JSON.stringify(o).length);
@@ -348,7 +348,7 @@ async function firstController(
     const quiesce = async () => {
       await controller.scheduler.idle();
       await agents.idle();
-      await waitFor(() => isReady(api, N), { timeoutMs, intervalMs: 5, what: "Ready again" });
+      await waitFor("Ready again", () => isReady(api, N), timeoutMs, 5);
       await controller.scheduler.idle();
     };
     const changes: ChangeResult[] = [];
@@ -370,26 +370,28 @@ async function firstController(
       await write();
       const writtenMs = performance.now() - tw;
       // The controller saw the change, then a pass that started after that has finished.
-      await waitFor(() => controller.store.planInputVersion > inputBefore, { timeoutMs, intervalMs: 1, what: `the controller to see ${what}` });
+      await waitFor(`the controller to see ${what}`, () => controller.store.planInputVersion > inputBefore, timeoutMs, 1);
       const seenMs = performance.now() - tw;
       const started = controller.counters.passes;
-      await waitFor(() => controller.counters.passes > started, { timeoutMs, intervalMs: 1, what: `a pass after ${what}` });
+      await waitFor(`a pass after ${what}`, () => controller.counters.passes > started, timeoutMs, 1);
       await controller.scheduler.idle();
       const after = planHashes(api);
       const affected = [...after].filter(([n, hash]) => hashesBefore.get(n) !== hash).map(([n, hash]) => ({ n, hash }));
       const allRealized = await waitFor(
+        `the affected nodes to report ${what} applied`,
         () => {
           feed.poll();
           return affected.every(({ n, hash }) => clock.applied.get(n)?.hash === hash);
         },
-        { timeoutMs, intervalMs: 2, what: `the affected nodes to report ${what} applied` },
+        timeoutMs,
+        2,
       ).then(
         () => true,
         () => false,
       );
       const cpu = process.cpuUsage(cpuW);
       if (affected.length > 0) {
-        await waitFor(async () => (await histogramOf(controller, "implementationDelay")).count > histBefore.count, { timeoutMs: 60_000, what: "the delay observation" }).catch(() => undefined);
+        await waitFor("the delay observation", async () => (await histogramOf(controller, "implementationDelay")).count > histBefore.count, 60_000, 20).catch(() => undefined);
       }
       await quiesce();
       const histAfter = await histogramOf(controller, "implementationDelay");
@@ -462,10 +464,10 @@ async function restartController(h: Harness, errors: string[]): Promise<Pick<Con
   const second = newController(opts);
   try {
     await second.start();
-    await waitFor(() => second.counters.passes > 0, { timeoutMs, intervalMs: 1, what: "the new controller's first pass" });
+    await waitFor("the new controller's first pass", () => second.counters.passes > 0, timeoutMs, 1);
     await second.scheduler.idle();
     const firstPassMs = performance.now() - t1;
-    await waitFor(() => isReady(api, w.nodes.length), { timeoutMs, intervalMs: 5, what: "Ready after the restart" });
+    await waitFor("Ready after the restart", () => isReady(api, w.nodes.length), timeoutMs, 5);
     const readyMs = performance.now() - t1;
     await second.scheduler.idle();
     const restart = {

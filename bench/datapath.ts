@@ -10,11 +10,12 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ClusterNetworkSpecSchema, type Mode } from "../src/api/cluster-network";
 import { applyBirdConfig, stopBird } from "../src/agent/bird";
-import { runCommand, runOk, waitFor } from "../src/agent/exec";
-import { applyRoutingPlan } from "../src/agent/routing";
+import { runCommand, runOk } from "../src/base/exec";
+import { waitFor } from "../src/base/wait";
+import { applyRoutingPlan } from "../src/agent/routing/apply";
 import { compileRoutingPlan } from "../src/compile/routing/compile-routing";
-import type { RoutingNode, RoutingPlan } from "../src/compile/routing/types";
-import { addPod, createLab, destroyLab, findLabPod, type Lab } from "../src/lab/topology";
+import type { RoutingNode, RoutingPlan } from "../src/model/routing-plan";
+import { addPod, createLab, destroyLab, findLabPod, type Lab } from "../lab/topology";
 
 const { values: args } = parseArgs({ options: { rounds: { type: "string", default: "3" }, seconds: { type: "string", default: "3" }, peers: { type: "string", default: "999" }, "skip-throughput": { type: "boolean", default: false } } });
 const ROUNDS = Number(args.rounds);

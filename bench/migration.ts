@@ -14,9 +14,9 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import type { Mode } from "../src/api/cluster-network";
 import { Controller } from "../src/controller/controller";
-import { ClusterNetworkGVK } from "../src/controller/kinds";
-import { createLogger } from "../src/controller/log";
-import { startApiServer, type ApiServer } from "../src/lab/apiserver";
+import { ClusterNetworkGVK } from "../src/kube/kinds";
+import { createLogger } from "../src/base/log";
+import { startApiServer, type ApiServer } from "../lab/apiserver";
 
 const { values: args } = isMainThread
   ? parseArgs({ options: { nodes: { type: "string", default: "1000" }, from: { type: "string", default: "vxlan" }, to: { type: "string", default: "host-gw" } } })

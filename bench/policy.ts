@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { runCommand, runOk } from "../src/agent/exec";
+import { runCommand, runOk } from "../src/base/exec";
 import { applyIpsetUpdate, applyIptables, removeIptables } from "../src/agent/iptables";
 import { applyNftRuleset, applyNftSetUpdate, removeSwitchyardTable } from "../src/agent/nftables";
 import { compilePolicies, type NodePolicySlice, slicePolicyForNode } from "../src/compile/policy";
@@ -18,7 +18,7 @@ import type { PodInfo, PolicySnapshot } from "../src/model/cluster";
 import { podInterfaceName } from "../src/model/names";
 import { ipsetName, renderIptables } from "../src/render/iptables";
 import { renderNftables, renderNftablesSetUpdate } from "../src/render/nftables";
-import { addPod, createLab, destroyLab, findLabPod, installStaticPodRoutes, type Lab } from "../src/lab/topology";
+import { addPod, createLab, destroyLab, findLabPod, installStaticPodRoutes, type Lab } from "../lab/topology";
 import { BENCH_CLIENT, BENCH_PORT, BENCH_SERVER, buildScaleSnapshot, buildThroughputSnapshot } from "./policy-workloads";
 
 const { values: args } = parseArgs({

@@ -10,8 +10,8 @@
 // it stamps on "plan published" and "plan applied" is the commit time (within one poll interval), not the
 // commit time plus a watch's serialization and parse delay.
 import { GenericKind, K8s } from "kubernetes-fluent-client";
-import type { ApiServer, StoreEvent } from "../src/lab/apiserver";
-import { NodeNetworkGVK } from "../src/controller/kinds";
+import type { ApiServer, StoreEvent } from "../lab/apiserver";
+import { NodeNetworkGVK } from "../src/kube/kinds";
 
 /** The parts of a NodeNetwork the agents and the clock read. */
 export interface NodeNetworkLike {

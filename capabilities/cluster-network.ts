@@ -1,6 +1,6 @@
 // Pepr bindings for ClusterNetwork. Thin: each binding hands the object to src/ and maps the result.
 import { Capability, a, type PeprValidateRequest } from "pepr";
-import { API_GROUP, API_VERSION, formatDiagnostic, validateClusterNetwork, validateClusterNetworkUpdate } from "../src/api";
+import { ClusterNetworkGVK, formatDiagnostic, validateClusterNetwork, validateClusterNetworkUpdate } from "../src/api";
 
 export const ClusterNetworkCapability = new Capability({
   name: "switchyard-cluster-network",
@@ -8,9 +8,6 @@ export const ClusterNetworkCapability = new Capability({
 });
 
 const { When } = ClusterNetworkCapability;
-
-/** The ClusterNetwork kind for Pepr and kfc (custom kinds must name their plural). */
-export const ClusterNetworkGVK = { group: API_GROUP, version: API_VERSION, kind: "ClusterNetwork", plural: "clusternetworks" };
 
 /**
  * Admission: deny a ClusterNetwork with every problem listed as `<path>: <message>`, so kubectl shows the

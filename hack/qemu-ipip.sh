@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Why: IPIP cannot be tested on the build machines' kernel (no ipip module), so this boots Debian's cloud
-# kernel in qemu and runs Switchyard's REAL routing code there: test/qemu/ipip-check.ts, bundled with
+# kernel in qemu and runs Switchyard's REAL routing code there: test/qemu/guest/ipip-check.ts, bundled with
 # esbuild, compiles plans with compileRoutingPlan and applies them with the agent's applyRoutingPlan in
 # network namespaces inside the VM, then checks them with real packets. Exit 0 iff the guest printed a
 # final `N passed, 0 failed` with N > 0. Everything is cached under
@@ -40,10 +40,10 @@ work="$(mktemp -d)"
 # The check program, bundled for the guest (node 20, ESM, every dependency inlined).
 t="$(qemu_now)"
 mkdir -p "$work/bundle"
-"$REPO/node_modules/.bin/esbuild" test/qemu/ipip-check.ts --bundle --platform=node --format=esm --target=node20 \
+"$REPO/node_modules/.bin/esbuild" test/qemu/guest/ipip-check.ts --bundle --platform=node --format=esm --target=node20 \
   --log-level=warning --outfile="$work/bundle/check.mjs" \
   --banner:js="import { createRequire as __syCreateRequire } from 'node:module'; const require = __syCreateRequire(import.meta.url);"
-qemu_log "bundled test/qemu/ipip-check.ts ($(du -k "$work/bundle/check.mjs" | cut -f1) KB) in $(qemu_since "$t") s"
+qemu_log "bundled test/qemu/guest/ipip-check.ts ($(du -k "$work/bundle/check.mjs" | cut -f1) KB) in $(qemu_since "$t") s"
 
 # The kernel and the initramfs; the lock keeps concurrent runs from building the same files at once.
 t="$(qemu_now)"

@@ -2,11 +2,11 @@
 # Why: the "Safe mode migration" acceptance item (IPIP -> BGP with 0 packets lost, every TCP connection
 # alive with no stall over 200 ms, a denied flow denied at every instant) needs IPIP, which the build
 # machines' kernel lacks. This boots Debian's cloud kernel in qemu (hack/qemu/lib.sh) and runs the WHOLE
-# real stack in the guest: test/qemu/migration-check.ts, bundled with esbuild, starts the lab API server
+# real stack in the guest: test/qemu/guest/migration-check.ts, bundled with esbuild, starts the lab API server
 # emulator, the Controller and four NodeAgents on two subnets (with BIRD 2, copied into the initramfs with its
 # libraries; a fifth BIRD is the top-of-rack router the nodes peer with in BGP),
 # drives the migration under live traffic (ping streams, TCP echo streams and connect probes from the
-# per-pod helper test/qemu/pod-traffic.ts) and prints `ok`/`not ok` lines, every measured number as `#`
+# per-pod helper test/qemu/guest/pod-traffic.ts) and prints `ok`/`not ok` lines, every measured number as `#`
 # lines, and `N passed, M failed`. Exit 0 iff that verdict has N > 0 and M == 0.
 # How-to, measurements: docs/qemu.md ("The migration check").
 #
@@ -58,13 +58,13 @@ work="$(mktemp -d)"
 # esbuild would otherwise rename (`_V1Pod`). The CRDs go along for the API server emulator.
 t="$(qemu_now)"
 mkdir -p "$work/bundle/crds"
-"$REPO/node_modules/.bin/esbuild" check=test/qemu/migration-check.ts pod-traffic=test/qemu/pod-traffic.ts \
+"$REPO/node_modules/.bin/esbuild" check=test/qemu/guest/migration-check.ts pod-traffic=test/qemu/guest/pod-traffic.ts \
   --bundle --keep-names --platform=node --format=esm --target=node20 --log-level=warning \
   --outdir="$work/bundle" --out-extension:.js=.mjs \
   --banner:js="import { createRequire as __syCreateRequire } from 'node:module'; const require = __syCreateRequire(import.meta.url);"
 cp crds/*.yaml "$work/bundle/crds/"
 echo "$GUEST_LIMIT" >"$work/bundle/limit"
-qemu_log "bundled test/qemu/migration-check.ts and pod-traffic.ts ($(du -sk "$work/bundle" | cut -f1) KB) in $(qemu_since "$t") s"
+qemu_log "bundled test/qemu/guest/migration-check.ts and pod-traffic.ts ($(du -sk "$work/bundle" | cut -f1) KB) in $(qemu_since "$t") s"
 
 t="$(qemu_now)"
 exec 9>"$QEMU_CACHE/.lock"

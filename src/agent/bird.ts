@@ -12,9 +12,10 @@
 //   and removes its kernel routes), waiting until it has exited.
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { BgpPlan } from "../compile/routing/types";
+import type { BgpPlan } from "../model/routing-plan";
 import { renderBirdConfig } from "../render/bird";
-import { runCommand, waitFor } from "./exec";
+import { runCommand } from "../base/exec";
+import { waitFor } from "../base/wait";
 
 export interface BirdInstance {
   /** The node's namespace; undefined = this process's namespace. */

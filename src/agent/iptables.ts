@@ -28,7 +28,7 @@
 // Sets are never destroyed while a rule references them (the kernel refuses: "in use by a kernel
 // component"), which is why stale sets go only after the chains that used them are replaced, and why a
 // set keeps its name across contents (swap) and changes type only under a new name.
-import { runCommand, type ExecResult } from "./exec";
+import { runCommand, type ExecResult } from "../base/exec";
 import { shortHash } from "../model/names";
 
 export type IptablesBackend = "nft" | "legacy";

@@ -5,7 +5,7 @@
 // is why a rejected apply is a value, not a throw: the caller keeps serving the old plan and reports it.
 // Switchyard owns exactly one table; every text is checked before it reaches nft so that no bug upstream
 // can flush the ruleset or touch another owner's table (kube-proxy, firewalld, the admin's own rules).
-import { runCommand } from "./exec";
+import { runCommand } from "../base/exec";
 
 export const SWITCHYARD_TABLE_FAMILY = "inet";
 export const SWITCHYARD_TABLE_NAME = "switchyard";

@@ -12,20 +12,20 @@ import { join } from "node:path";
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import type { NodeNetworkSpec } from "../api/node-network";
 import type { NodePolicySlice } from "../compile/policy";
-import type { RoutingPlan } from "../compile/routing/types";
-import { NodeNetworkGVK } from "../controller/kinds";
+import type { RoutingPlan } from "../model/routing-plan";
+import { NodeNetworkGVK } from "../kube/kinds";
 import { formatCidr, networkOf, parseIPv4 } from "../api/ipv4";
-import { createLogger, type Logger } from "../controller/log";
-import { CoalescingScheduler } from "../controller/scheduler";
-import { UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../controller/snapshot";
+import { createLogger, type Logger } from "../base/log";
+import { CoalescingScheduler } from "../base/scheduler";
+import { annotationPath, UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../api/annotations";
 import { renderIptables } from "../render/iptables";
 import { renderNftables, renderNftablesSetUpdate } from "../render/nftables";
 import { applyBirdConfig, stopBird } from "./bird";
-import { runCommand } from "./exec";
+import { runCommand } from "../base/exec";
 import { applyIptables, removeIptables } from "./iptables";
 import { applyNftRuleset, applyNftSetUpdate, listSwitchyardTable, removeSwitchyardTable } from "./nftables";
-import { checkModeRequirements, detectCapabilities, type Capabilities } from "./preflight";
-import { applyRoutingPlan } from "./routing";
+import { checkModeRequirements, detectCapabilities, type Capabilities } from "./capabilities";
+import { applyRoutingPlan } from "./routing/apply";
 
 
 export interface NodeAgentOptions {
@@ -101,8 +101,8 @@ export class NodeAgent {
       const node = (await K8s(kind.Node).Get(this.opts.node)) as { metadata?: { annotations?: Record<string, string> } };
       const ops = node.metadata?.annotations
         ? [
-            { op: "add" as const, path: `/metadata/annotations/${UNDERLAY_CIDR_ANNOTATION.replace("/", "~1")}`, value: cidr },
-            { op: "add" as const, path: `/metadata/annotations/${UNDERLAY_MTU_ANNOTATION.replace("/", "~1")}`, value: String(l.mtu) },
+            { op: "add" as const, path: annotationPath(UNDERLAY_CIDR_ANNOTATION), value: cidr },
+            { op: "add" as const, path: annotationPath(UNDERLAY_MTU_ANNOTATION), value: String(l.mtu) },
           ]
         : [{ op: "add" as const, path: "/metadata/annotations", value: { [UNDERLAY_CIDR_ANNOTATION]: cidr, [UNDERLAY_MTU_ANNOTATION]: String(l.mtu) } }];
       await K8s(kind.Node, { name: this.opts.node }).Patch(ops);

@@ -1,6 +1,6 @@
 // `switchyard conformance FILE [--case ID ...] [--backend nftables|iptables]`: runs a NetworkPolicy corpus
 // on the real kernel in a throwaway lab. Exit 0 when every case passes, 1 on any failure, 2 on bad input.
-import { ConformanceInputError, runConformance, type PolicyBackend } from "../lab/conformance";
+import { ConformanceInputError, runConformance, type PolicyBackend } from "../../lab/conformance/runner";
 
 export type ConformanceCliOptions = { case?: string[]; backend: string; nodes?: string; timeout?: string; verbose?: boolean };
 

@@ -3,7 +3,7 @@
 // through the kubeconfig kfc finds ($KUBECONFIG, ~/.kube/config, or in-cluster).
 import { NodeAgent } from "../agent/node-agent";
 import { Controller } from "../controller/controller";
-import { createLogger } from "../controller/log";
+import { createLogger } from "../base/log";
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {

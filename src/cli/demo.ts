@@ -10,9 +10,9 @@
 // Everything is torn down at the end, on failure, and on Ctrl-C (the signal handler awaits close()).
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { LabCluster, type CellExpectation, type LabPodTemplate } from "../lab/cluster";
+import { LabCluster, type CellExpectation, type LabPodTemplate } from "../../lab/cluster/lab-cluster";
 import { runValidate } from "./validate";
-import { migrateLab } from "../lab/migration";
+import { migrateLab } from "../../lab/migration";
 
 export type DemoOptions = { root: string };
 

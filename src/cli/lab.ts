@@ -15,16 +15,16 @@ import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import { MODES, type Mode } from "../api/cluster-network";
-import { waitFor } from "../agent/exec";
-import { ClusterNetworkGVK, NodeNetworkGVK } from "../controller/kinds";
+import { waitFor } from "../base/wait";
+import { ClusterNetworkGVK, NodeNetworkGVK } from "../kube/kinds";
 import { PROTOCOLS, type Protocol } from "../model/cluster";
-import { LabCluster } from "../lab/cluster";
-import { SWITCHYARD_BIN } from "../lab/cluster/daemons";
-import { subnetLetter } from "../lab/cluster/nodes";
-import { readClusterNetworkFile, type ClusterNetworkObject } from "../lab/cluster/samples";
-import { formatProbeMatrix } from "../lab/pods";
-import { readProcessStartTime, stopPid } from "../lab/processes";
-import { assertLabPrefix, destroyLab, listLabNamespaces, loadLab } from "../lab/topology";
+import { LabCluster } from "../../lab/cluster/lab-cluster";
+import { switchyardBin } from "../../lab/cluster/daemons";
+import { subnetLetter } from "../../lab/cluster/nodes";
+import { readClusterNetworkFile, type ClusterNetworkObject } from "../../lab/cluster/samples";
+import { formatProbeMatrix } from "../../lab/pods";
+import { readProcessStartTime, stopPid } from "../../lab/processes";
+import { assertLabPrefix, destroyLab, listLabNamespaces, loadLab } from "../../lab/topology";
 
 export const DEFAULT_LAB_PREFIX = "sylab-";
 const CLI_ROOT = "/tmp/switchyard-lab-cli";
@@ -174,7 +174,7 @@ export async function runLabUp(opts: LabUpOptions, io: LabIo): Promise<number> {
   const fd = openSync(f.log, "a");
   let child;
   try {
-    child = spawn(process.execPath, [SWITCHYARD_BIN, ...serveArgs(opts, cfg.prefix)], { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env } });
+    child = spawn(process.execPath, [switchyardBin(), ...serveArgs(opts, cfg.prefix)], { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env } });
   } finally {
     closeSync(fd);
   }

@@ -1,15 +1,15 @@
 // Entry point of the `switchyard` command. Subcommands live in their own files; this only parses flags,
 // maps errors to exit codes and never prints a stack trace for bad input.
 import { Command, CommanderError } from "commander";
-import { join } from "node:path";
+
 import { runConformanceCommand, type ConformanceCliOptions } from "./conformance";
 import { runAgentCommand, runControllerCommand } from "./daemons";
 import { runDemo } from "./demo";
 import { DEFAULT_LAB_PREFIX, runLabDown, runLabProbe, runLabServe, runLabStatus, runLabUp, type LabUpOptions } from "./lab";
 import { runMigrateControl, runMigrateStatus, runMigrateTo, type MigrateOptions } from "./migrate";
 import { runValidate } from "./validate";
+import { packageRoot } from "../base/package-root";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
@@ -114,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
     .command("demo")
     .description("the lab demo on the embedded default (the README's main job)")
     .action(async () => {
-      code = await runDemo({ root: ROOT });
+      code = await runDemo({ root: packageRoot() });
     });
 
   const labIo = { out: (l: string) => console.log(l), err: (l: string) => console.error(l) };

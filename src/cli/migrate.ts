@@ -2,12 +2,11 @@
 // edits the ClusterNetwork (spec.mode and the rollout knobs, or a control annotation); the controller's
 // migration driver does the work, so `kubectl edit` has exactly the same effect.
 import { GenericKind, K8s } from "kubernetes-fluent-client";
-import { MODES, type ClusterNetworkStatus, type Mode } from "../api/cluster-network";
-import { MIGRATION_CONTROL_ANNOTATION } from "../controller/migration-driver";
-import { ClusterNetworkGVK } from "../controller/kinds";
+import { MODES, type Mode } from "../api/cluster-network";
+import { ClusterNetworkGVK } from "../kube/kinds";
+import { controlOp, needsRetry, type ClusterNetworkView, type PatchOp } from "../migration/controls";
+import { describeProgress } from "../migration/progress";
 
-export type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
-export type CN = { metadata?: { name?: string; annotations?: Record<string, string>; generation?: number }; spec?: Record<string, unknown>; status?: ClusterNetworkStatus };
 
 export interface MigrateOptions {
   to?: string;
@@ -30,17 +29,8 @@ function apiError(e: unknown): string {
   return d.data?.message ?? (d.status ? `${d.status} ${d.statusText ?? ""}` : String(e));
 }
 
-async function getCN(name: string): Promise<CN> {
-  return (await api().Get(name)) as CN;
-}
-
-/** One line per change of what a user cares about: phase, batches, nodes done, the message. */
-export function describeProgress(st: ClusterNetworkStatus | undefined): string {
-  const m = st?.migration;
-  if (!m) return `phase ${st?.phase ?? "?"}, active mode ${st?.activeMode ?? "?"} (no migration)`;
-  const batches = m.batches?.length ?? 0;
-  const stage = m.stage ? `/${m.stage}` : "";
-  return `${m.from} -> ${m.to}: ${m.phase}${stage}  batches ${m.migratedBatches ?? 0}/${batches}  nodes ${m.nodesMigrated ?? 0}/${m.nodesTotal ?? 0}  realized ${st?.nodes?.realized ?? 0}/${st?.nodes?.desired ?? 0}  ${m.message ?? ""}`;
+async function getCN(name: string): Promise<ClusterNetworkView> {
+  return (await api().Get(name)) as ClusterNetworkView;
 }
 
 export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
@@ -50,7 +40,7 @@ export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
     console.error(`error: --to must be one of ${MODES.join(", ")}`);
     return 2;
   }
-  let cn: CN;
+  let cn: ClusterNetworkView;
   try {
     cn = await getCN(opts.name);
   } catch (e) {
@@ -58,7 +48,7 @@ export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
     return 2;
   }
   const spec = cn.spec ?? {};
-  const ops: Op[] = [{ op: spec["mode"] === undefined ? "add" : "replace", path: "/spec/mode", value: to }];
+  const ops: PatchOp[] = [{ op: spec["mode"] === undefined ? "add" : "replace", path: "/spec/mode", value: to }];
   // Keep the spec valid for the new mode: mode-specific blocks move with the mode.
   if (to !== "vxlan" && spec["vxlan"] !== undefined) ops.push({ op: "remove", path: "/spec/vxlan" });
   if (to !== "bgp" && spec["bgp"] !== undefined) ops.push({ op: "remove", path: "/spec/bgp" });
@@ -102,7 +92,7 @@ export async function followMigration(name: string, to: Mode, timeoutMs: number,
   let last = "";
   let sawMigration = false;
   while (Date.now() < deadline) {
-    let cn: CN;
+    let cn: ClusterNetworkView;
     try {
       cn = await getCN(name);
     } catch (e) {
@@ -134,23 +124,6 @@ export async function followMigration(name: string, to: Mode, timeoutMs: number,
   }
   console.error(`timed out after ${timeoutMs / 1000}s; the migration continues: \`switchyard migrate status\``);
   return 1;
-}
-
-/**
- * True when spec.mode already is `to` and the attempt for this generation ended without completing
- * (RolledBack, Failed, Blocked): setting the same mode again changes nothing (no new generation), so a new
- * attempt has to be asked for (the `retry` control).
- */
-export function needsRetry(cn: CN, to: Mode): boolean {
-  const m = cn.status?.migration;
-  return cn.spec?.["mode"] === to && m?.to === to && ["RolledBack", "Failed", "Blocked"].includes(m.phase) && m.generation === cn.metadata?.generation;
-}
-
-/** The JSON patch operation that sets the migration control annotation (the controller removes it). */
-export function controlOp(cn: CN, action: "pause" | "resume" | "abort" | "retry"): Op {
-  return cn.metadata?.annotations
-    ? { op: "add", path: `/metadata/annotations/${MIGRATION_CONTROL_ANNOTATION.replace("/", "~1")}`, value: action }
-    : { op: "add", path: "/metadata/annotations", value: { [MIGRATION_CONTROL_ANNOTATION]: action } };
 }
 
 export async function runMigrateControl(action: "pause" | "resume" | "abort" | "retry", opts: { name: string; kubeconfig?: string }): Promise<number> {

@@ -5,7 +5,8 @@ import { PLAN_GOLDEN_CASES, renderPlanGoldenFiles } from "../../test/golden/plan
 import type { Mode } from "../api/cluster-network";
 import { parseClusterNetwork } from "../api/validate-cluster-network";
 import type { PodInfo } from "../model/cluster";
-import { compileClusterPlans, PlanCache, type ClusterNode, type ClusterPlanInput } from "./cluster-plan";
+import { compileClusterPlans, PlanCache, type ClusterPlanInput } from "./cluster-plan";
+import { type ClusterNode } from "../model/cluster";
 
 const parsed = parseClusterNetwork({
   apiVersion: "switchyard.dev/v1alpha1",

@@ -5,20 +5,12 @@
 import type { ClusterNetworkSpec, Mode } from "../api/cluster-network";
 import type { NodeNetworkSpec } from "../api/node-network";
 import { cidrContains, parseCidr, parseIPv4 } from "../api/ipv4";
-import type { NamespaceInfo, PodInfo } from "../model/cluster";
+import type { ClusterNode, NamespaceInfo, PodInfo } from "../model/cluster";
 import { shortHash } from "../model/names";
 import { allocateBlocks } from "./ipam/ipam";
 import { canonicalJson, compilePolicies, slicePolicyForNode, type NodePolicySlice } from "./policy";
 import { compileRoutingPlan } from "./routing/compile-routing";
-import type { RoutingNode, RoutingPlan } from "./routing/types";
-
-export interface ClusterNode {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly ip: string;
-  readonly underlayCIDR: string;
-  readonly underlayMtu?: number;
-}
+import type { RoutingNode, RoutingPlan } from "../model/routing-plan";
 
 export interface ClusterPlanInput {
   readonly clusterNetwork: string;

@@ -9,21 +9,24 @@ import type { ClusterNetworkStatus, Mode } from "../api/cluster-network";
 import { formatDiagnostic } from "../api/diagnostics";
 import { parseClusterNetwork } from "../api/validate-cluster-network";
 import type { NodeNetworkSpec } from "../api/node-network";
-import { compileClusterPlans, PlanCache, type ClusterNode, type PlanDiagnostic } from "../compile/cluster-plan";
-import { mapBounded } from "../agent/exec";
+import { compileClusterPlans, PlanCache, type PlanDiagnostic } from "../compile/cluster-plan";
+import { type ClusterNode } from "../model/cluster";
+import { mapBounded } from "../base/limit";
 import { shortHash } from "../model/names";
-import { ClusterNetworkGVK, NodeNetworkGVK } from "./kinds";
-import { LeaderElector } from "./leader";
-import { createLogger, type Logger } from "./log";
+import { ClusterNetworkGVK, NodeNetworkGVK } from "../kube/kinds";
+import { LeaderElector } from "../kube/leader";
+import { createLogger, type Logger } from "../base/log";
 import { ControllerMetrics } from "./metrics";
-import { CoalescingScheduler } from "./scheduler";
-import { namespaceFromObject, nodeFromObject, podFromObject } from "./snapshot";
+import { CoalescingScheduler } from "../base/scheduler";
+import { namespaceFromObject, nodeFromObject, podFromObject } from "../kube/objects";
+import { healthOf } from "./observe";
 import { computeClusterStatus, mergePatchFor, type NodeRealization } from "./status";
-import { ClusterStore, type KObj, type Phase, type WatchedKind, WATCHED } from "./store";
+import { ClusterStore, type KObj, type Phase, type WatchedKind, WATCHED } from "../kube/store";
 import { layoutOf, transition } from "../migration/machine";
 import { TERMINAL_PHASES, type MigrationState } from "../migration/types";
-import { POD_MTU_ANNOTATION } from "./snapshot";
-import { healthOf, MIGRATION_CONTROL_ANNOTATION, migrationSettings, preflightBlockers, stateFromStatus, statusFromState } from "./migration-driver";
+import { annotationPath, MIGRATION_CONTROL_ANNOTATION, POD_MTU_ANNOTATION } from "../api/annotations";
+import { preflightBlockers } from "../migration/preflight";
+import { migrationSettings, stateFromStatus, statusFromState } from "../migration/status";
 
 export interface ControllerOptions {
   readonly identity?: string;
@@ -450,7 +453,7 @@ export class Controller {
     const starting = spec.mode !== activeMode && (!state0 || TERMINAL_PHASES.includes(state0.phase));
     const blockers =
       starting || state0?.phase === "Preflight"
-        ? preflightBlockers(spec.mode, spec, nodes, plans.blocks, nnByName, sourceConfig)
+        ? preflightBlockers(spec.mode, spec, nodes, plans.blocks, new Map(nodeNames.map((n) => [n, (nnByName.get(n)?.["status"] as { capabilities?: Record<string, boolean> } | undefined)?.capabilities])), sourceConfig)
         : [];
     const decision = transition(state0, {
       now,
@@ -472,7 +475,7 @@ export class Controller {
     for (const e of decision.events) await this.emitEvent(cn, e.type, e.reason, e.message);
     if (control !== undefined) {
       await K8s(GenericKind, { kindOverride: ClusterNetworkGVK, name: cn.metadata?.name ?? "default" })
-        .Patch([{ op: "remove", path: `/metadata/annotations/${MIGRATION_CONTROL_ANNOTATION.replace("/", "~1")}` }])
+        .Patch([{ op: "remove", path: annotationPath(MIGRATION_CONTROL_ANNOTATION) }])
         .catch((e: unknown) => this.log.warn({ err: String(e) }, "could not clear the migration control annotation"));
     }
     if (decision.wakeAt !== undefined) this.wakeAt(decision.wakeAt);

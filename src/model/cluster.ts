@@ -36,6 +36,14 @@ export interface NodeInfo {
   readonly ip: string;
 }
 
+/** A node as the plan compiler sees it: where it is on the underlay, which decides how peers reach it. */
+export interface ClusterNode extends NodeInfo {
+  /** The underlay subnet of its address (e.g. 192.168.10.0/24): decides L2 adjacency. */
+  readonly underlayCIDR: string;
+  /** The MTU of its underlay interface; 1500 when unknown. */
+  readonly underlayMtu?: number;
+}
+
 /** Everything the policy compiler reads. `policies` are networking.k8s.io/v1 NetworkPolicy objects as the API returns them. */
 export interface PolicySnapshot {
   readonly namespaces: readonly NamespaceInfo[];

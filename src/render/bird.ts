@@ -5,7 +5,7 @@
 // be stacked during a migration; the node originates its block as a blackhole static; eBGP to a
 // top-of-rack router needs explicit filters (RFC 8212) and `allow local as` because every node shares the
 // cluster AS. Fast timers keep cold start at ~1-3 s and dead-peer detection at 9 s.
-import type { BgpPlan } from "../compile/routing/types";
+import type { BgpPlan } from "../model/routing-plan";
 
 export type BirdPaths = { readonly log: string };
 

@@ -1,7 +1,7 @@
 // natOutgoing: SNAT traffic from the pod pools to anything outside them to the node's address, never
 // between pods (pod-to-pod traffic keeps its source, which NetworkPolicy peers depend on). Its own table,
 // replaced in one transaction like the policy table, so the two never disturb each other.
-import type { RoutingPlan } from "../compile/routing/types";
+import type { RoutingPlan } from "../model/routing-plan";
 
 export const NAT_TABLE = "switchyard_nat";
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { GOLDEN_CASES, renderGoldenFiles, sliceGoldenCase } from "../../test/golden/policy/cases";
 import { compilePolicies } from "../compile/policy/compile";
 import { type NodePolicySlice, slicePolicyForNode, sliceHash } from "../compile/policy/slice";
-import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "../compile/policy/testing";
+import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "../../test/support/policy-builders";
 import type { PolicySnapshot } from "../model/cluster";
 import { renderNftables, renderNftablesSetUpdate } from "./nftables";
 

@@ -3,7 +3,7 @@
 // by one and ~20 ms as a batch. `-force` keeps going past a failing line (one peer's bad gateway must not
 // block every other peer's route), and the tool's "Command failed -:N" lines map each error back to its
 // command, so failures are reported per entry, as values.
-import { runCommand } from "../exec";
+import { runCommand } from "../../base/exec";
 
 export interface BatchFailure {
   readonly command: string;

@@ -1,6 +1,6 @@
 // The ownership and key rules of the routing apply, without a kernel: plan + parsed kernel state -> batch lines.
 import { describe, expect, it } from "vitest";
-import { METRIC, type PlanRoute, type RoutingPlan } from "../../compile/routing/types";
+import { METRIC, type PlanRoute, type RoutingPlan } from "../../model/routing-plan";
 import { checkPlanForKernel, diffFdb, diffNeighbors, diffRoutes, diffSysctls, natTableMatches } from "./diff";
 import type { KernelRoute, NftListing } from "./kernel-state";
 

@@ -8,7 +8,7 @@
 // - sysctls: ip_forward on, rp_filter never strict (loose = 2; 0 is left alone), kernel-lab pitfall 9.
 import { parseCidr, parseIPv4 } from "../../api/ipv4";
 import { IPIP_DEVICE, VXLAN_DEVICE } from "../../compile/routing/compile-routing";
-import { SWITCHYARD_RTPROTO, type PlanFdb, type PlanNeighbor, type PlanRoute, type RoutingPlan } from "../../compile/routing/types";
+import { SWITCHYARD_RTPROTO, type PlanFdb, type PlanNeighbor, type PlanRoute, type RoutingPlan } from "../../model/routing-plan";
 import { deviceSysctlKey, normalizeDst, type KernelFdb, type KernelLink, type KernelNeighbor, type KernelRoute, type NftListing } from "./kernel-state";
 
 export const OWNED_DEVICES: readonly string[] = [VXLAN_DEVICE, IPIP_DEVICE];

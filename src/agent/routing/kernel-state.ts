@@ -4,7 +4,7 @@
 // deleted by hand, a device recreated by someone else, an agent restart); every apply diffs against it,
 // which is what makes applying an unchanged plan a no-op and drift repair possible.
 import { z } from "zod";
-import { runCommand } from "../exec";
+import { runCommand } from "../../base/exec";
 
 const READ_TIMEOUT_MS = 15_000;
 

@@ -2,6 +2,7 @@
 // hack/gen-crds.ts writes them to crds/; a test and CI check that the committed files match.
 import { API_GROUP, API_VERSION } from "../common";
 import { ClusterNetworkSpecSchema, ClusterNetworkStatusSchema } from "../cluster-network";
+import { CLUSTER_NETWORK, NODE_NETWORK, type ResourceKind } from "../kinds";
 import { NodeNetworkSpecSchema, NodeNetworkStatusSchema } from "../node-network";
 import { stringify } from "yaml";
 import { openApiFromZod, type JsonSchema } from "./openapi";
@@ -70,17 +71,15 @@ function rootSchema(spec: JsonSchema, status: JsonSchema, description: string, r
   return root;
 }
 
-type Names = { kind: string; plural: string; singular: string; shortNames: string[] };
-
 /** The CustomResourceDefinition envelope shared by both kinds: cluster-scoped, one version, status subresource. */
-function crd(names: Names, columns: JsonSchema[], schema: JsonSchema): JsonSchema {
+function crd(names: ResourceKind, columns: JsonSchema[], schema: JsonSchema): JsonSchema {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
     metadata: { name: `${names.plural}.${API_GROUP}` },
     spec: {
       group: API_GROUP,
-      names: { kind: names.kind, listKind: `${names.kind}List`, plural: names.plural, singular: names.singular, shortNames: names.shortNames, categories: ["switchyard"] },
+      names: { kind: names.kind, listKind: `${names.kind}List`, plural: names.plural, singular: names.singular, shortNames: [...names.shortNames], categories: ["switchyard"] },
       scope: "Cluster",
       versions: [{ name: API_VERSION, served: true, storage: true, subresources: { status: {} }, additionalPrinterColumns: columns, schema: { openAPIV3Schema: schema } }],
     },
@@ -106,7 +105,7 @@ export function clusterNetworkCrd(): JsonSchema {
     ],
   );
   return crd(
-    { kind: "ClusterNetwork", plural: "clusternetworks", singular: "clusternetwork", shortNames: ["cn", "cnet"] },
+    CLUSTER_NETWORK,
     [
       { name: "Mode", type: "string", jsonPath: ".spec.mode", description: "The mode the spec asks for." },
       { name: "Active", type: "string", jsonPath: ".status.activeMode", description: "The mode nodes send with now." },
@@ -127,7 +126,7 @@ export function nodeNetworkCrd(): JsonSchema {
     "NodeNetwork is one node's compiled network plan (written by the controller) and what its agent realized (status).",
   );
   return crd(
-    { kind: "NodeNetwork", plural: "nodenetworks", singular: "nodenetwork", shortNames: ["nn", "nnet"] },
+    NODE_NETWORK,
     [
       { name: "Mode", type: "string", jsonPath: ".spec.mode", description: "The mode this node sends with." },
       { name: "Block", type: "string", jsonPath: ".spec.block", description: "The node's pod block." },

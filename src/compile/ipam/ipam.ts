@@ -4,6 +4,7 @@
 // deleted node's block is released; a full pool is a diagnostic on the node, never a throw.
 import type { Diagnostic } from "../../api/diagnostics";
 import { cidrContains, formatCidr, formatIPv4, parseCidr, parseIPv4, sizeOf, type Cidr } from "../../api/ipv4";
+import { STATIC_IP_ANNOTATION } from "../../api/annotations";
 
 export type BlockAllocation = {
   /** node name -> block CIDR text, for every node that got one. */
@@ -70,8 +71,6 @@ export function allocateBlocks(
   return { blocks, freeBlocks: all.length - used.size, diagnostics };
 }
 
-/** The annotation a pod sets to ask for a fixed address, as Calico users know it (`["10.0.0.10"]`). */
-export const STATIC_IP_ANNOTATION = "switchyard.dev/ip-addrs";
 
 export type PodAddressRequest = {
   readonly key: string; // namespace/name

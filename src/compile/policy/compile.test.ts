@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { compilePolicies } from "./compile";
 import { listPolicyNodes, slicePolicyForNode, sliceHash } from "./slice";
 import { subtractCidrs } from "./canonical";
-import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "./testing";
+import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "../../../test/support/policy-builders";
 
 const namespaces = [buildNamespace("x", { team: "a" }), buildNamespace("y", { team: "b" })];
 const pods = [

@@ -4,9 +4,9 @@ import { describe, expect, it } from "vitest";
 import type { Protocol } from "../../model/cluster";
 import { compilePolicies } from "./compile";
 import { type Endpoint, evaluateConnection } from "./evaluate";
-import { interpretPacket } from "./interpret";
+import { interpretPacket } from "../../../test/support/policy-interpreter";
 import { slicePolicyForNode } from "./slice";
-import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "./testing";
+import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "../../../test/support/policy-builders";
 
 const NAMESPACES = [
   buildNamespace("x", { team: "red", env: "prod" }),

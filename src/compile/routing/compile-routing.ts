@@ -21,7 +21,7 @@ import {
   type RoutingNode,
   type RoutingPlan,
   type Transport,
-} from "./types";
+} from "../../model/routing-plan";
 
 export const VXLAN_DEVICE = "sy-vxlan";
 export const IPIP_DEVICE = "sy-ipip";

@@ -5,9 +5,10 @@
 // so a refactor that changes what a node receives shows up here as a diff.
 import type { Mode } from "../../../src/api/cluster-network";
 import { parseClusterNetwork } from "../../../src/api/validate-cluster-network";
-import { compileClusterPlans, type ClusterNode, type ClusterPlanInput } from "../../../src/compile/cluster-plan";
+import { compileClusterPlans, type ClusterPlanInput } from "../../../src/compile/cluster-plan";
+import { type ClusterNode } from "../../../src/model/cluster";
 import type { NamespaceInfo, PodInfo } from "../../../src/model/cluster";
-import type { RoutingPlan } from "../../../src/compile/routing/types";
+import type { RoutingPlan } from "../../../src/model/routing-plan";
 import { checkPlanForKernel, diffDevices, diffFdb, diffNeighbors, diffRoutes, OWNED_DEVICES } from "../../../src/agent/routing/diff";
 import type { KernelLink } from "../../../src/agent/routing/kernel-state";
 

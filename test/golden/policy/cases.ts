@@ -4,7 +4,7 @@
 import type { PolicySnapshot } from "../../../src/model/cluster";
 import { compilePolicies } from "../../../src/compile/policy/compile";
 import { type NodePolicySlice, slicePolicyForNode } from "../../../src/compile/policy/slice";
-import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "../../../src/compile/policy/testing";
+import { buildNamespace, buildPod, buildPolicy, buildSnapshot } from "../../support/policy-builders";
 import { renderNftables } from "../../../src/render/nftables";
 import { renderIptables } from "../../../src/render/iptables";
 

@@ -1,7 +1,7 @@
 // One interface for every mode (one file per mode beside this one): how a node sending with the mode
 // reaches a peer, what that needs from the kernel, and the mode's encapsulation overhead.
 import type { Mode } from "../../../api/cluster-network";
-import type { RoutingNode, Transport } from "../types";
+import type { RoutingNode, Transport } from "../../../model/routing-plan";
 
 export type KernelFeature = "vxlan" | "ipip" | "bird";
 

@@ -1,0 +1,114 @@
+// Drives a mode migration on a LabCluster the way a user does (one edit of the ClusterNetwork through the
+// API) and follows it from status.migration until it ends, while continuous traffic measures what the
+// rollout cost: lost pings, TCP stalls, and whether a denied flow ever got through.
+import { GenericKind, K8s } from "kubernetes-fluent-client";
+import type { ClusterNetworkStatus, Mode } from "../src/api/cluster-network";
+import { ClusterNetworkGVK } from "../src/kube/kinds";
+import { controlOp, needsRetry, type ClusterNetworkView } from "../src/migration/controls";
+import { describeProgress } from "../src/migration/progress";
+import type { LabCluster } from "./cluster/lab-cluster";
+import { torPeersFor } from "./cluster/samples";
+import { TOR_AS_NUMBER } from "./router";
+import { startTraffic, type PingResult, type TcpStreamResult, type DeniedResult, type TrafficOptions } from "./traffic";
+
+type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
+
+/** The JSON patch that moves this lab's ClusterNetwork to `to` (mode-specific blocks move with the mode). */
+export async function migrationPatch(cluster: LabCluster, to: Mode, rollout: Record<string, unknown> = {}, bgp?: Record<string, unknown>): Promise<Op[]> {
+  const cn = await cluster.clusterNetwork();
+  const spec = (cn.spec ?? {}) as Record<string, unknown>;
+  const ops: Op[] = [{ op: "replace", path: "/spec/mode", value: to }];
+  if (to !== "vxlan" && spec["vxlan"] !== undefined) ops.push({ op: "remove", path: "/spec/vxlan" });
+  if (to !== "bgp" && spec["bgp"] !== undefined) ops.push({ op: "remove", path: "/spec/bgp" });
+  if ((to === "host-gw" || to === "bgp") && spec["crossSubnet"] === true) ops.push({ op: "replace", path: "/spec/crossSubnet", value: false });
+  if (to === "bgp" && bgp !== undefined) {
+    ops.push({ op: spec["bgp"] === undefined ? "add" : "replace", path: "/spec/bgp", value: bgp });
+  } else if (to === "bgp" && spec["bgp"] === undefined) {
+    const multiSubnet = cluster.lab.subnets.length > 1;
+    ops.push({
+      op: "add",
+      path: "/spec/bgp",
+      value: multiSubnet ? { asNumber: 64512, topology: "tor", peers: torPeersFor(cluster.lab, TOR_AS_NUMBER) } : { asNumber: 64512, topology: "full-mesh" },
+    });
+  }
+  if (Object.keys(rollout).length > 0) {
+    ops.push({ op: spec["migration"] === undefined ? "add" : "replace", path: "/spec/migration", value: { ...((spec["migration"] as object | undefined) ?? {}), ...rollout } });
+  }
+  return ops;
+}
+
+export interface MigrationRun {
+  readonly final: ClusterNetworkStatus | undefined;
+  /** Every distinct progress line, with the time since the edit. */
+  readonly timeline: readonly string[];
+  readonly ms: number;
+  readonly traffic?: { pings: PingResult[]; tcp: TcpStreamResult[]; denied: DeniedResult[] };
+}
+
+export interface MigrateOptions {
+  readonly rollout?: Record<string, unknown>;
+  /** spec.bgp to use when moving to bgp (default: the lab's top-of-rack peers, or a full mesh on one subnet). */
+  readonly bgp?: Record<string, unknown>;
+  readonly traffic?: Omit<TrafficOptions, "maxDurationSec">;
+  readonly timeoutMs?: number;
+  readonly progress?: (line: string) => void;
+  /** Called once per progress change; may act on the cluster (pause, kill a controller, ...). */
+  readonly onProgress?: (status: ClusterNetworkStatus | undefined) => Promise<void> | void;
+  /** The phases that end the run (default: Completed, RolledBack, Failed, Blocked). */
+  readonly until?: readonly string[];
+  /**
+   * Asks for a pause in the same edit that starts the migration, so it holds in Preflight. (The controller
+   * consumes a control annotation on its next pass: one set before the edit would be gone by then.)
+   */
+  readonly startPaused?: boolean;
+}
+
+export async function migrateLab(cluster: LabCluster, to: Mode, opts: MigrateOptions = {}): Promise<MigrationRun> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const traffic = opts.traffic ? await startTraffic(cluster.lab, { ...opts.traffic, maxDurationSec: Math.ceil(timeoutMs / 1000) + 10 }) : undefined;
+  const started = Date.now();
+  const timeline: string[] = [];
+  let final: ClusterNetworkStatus | undefined;
+  try {
+    const ops = await migrationPatch(cluster, to, opts.rollout ?? {}, opts.bgp);
+    // As `switchyard migrate --to` does: the same mode again after an attempt that did not complete asks
+    // for a new attempt. An attempt is this run's once its start time differs from the last one's.
+    const before = (await cluster.clusterNetwork()) as ClusterNetworkView;
+    const previousStart = before.status?.migration?.startedAt;
+    if (needsRetry(before, to)) ops.push(controlOp(before, "retry"));
+    // One annotation per edit: a retry and a pause in the same patch would overwrite each other.
+    else if (opts.startPaused) ops.push(controlOp(before, "pause"));
+    await K8s(GenericKind, { kindOverride: ClusterNetworkGVK, name: "default" }).Patch(ops as never);
+    const until = opts.until ?? ["Completed", "RolledBack", "Failed", "Blocked"];
+    let last = "";
+    let saw = false;
+    while (Date.now() - started < timeoutMs) {
+      const cn = await cluster.clusterNetwork();
+      const st = cn.status as ClusterNetworkStatus | undefined;
+      if (st?.migration?.to === to && st.migration.startedAt !== previousStart) saw = true;
+      const line = describeProgress(st);
+      if (line !== last) {
+        last = line;
+        const stamped = `${((Date.now() - started) / 1000).toFixed(2)}s ${line}`;
+        timeline.push(stamped);
+        opts.progress?.(stamped);
+        await opts.onProgress?.(st);
+      }
+      if (saw && st?.migration && until.includes(st.migration.phase)) {
+        final = st;
+        if (["Completed", "RolledBack", "Failed", "Blocked"].includes(st.migration.phase)) {
+          // Settle: every agent applied the final plans.
+          await cluster.waitForReady(30_000, { acceptDegraded: true }).catch(() => undefined);
+          final = (await cluster.clusterNetwork()).status as ClusterNetworkStatus;
+        }
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (e) {
+    if (traffic) await traffic.stop();
+    throw e;
+  }
+  const t = traffic ? await traffic.stop() : undefined;
+  return { final, timeline, ms: Date.now() - started, ...(t ? { traffic: t } : {}) };
+}

@@ -1,0 +1,86 @@
+// The `switchyard validate` command as a user runs it: the real bin, real files, exit codes and output.
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { allocated, base } from "../fixtures/cluster-networks";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const BIN = join(ROOT, "bin", "switchyard.mjs");
+const dir = mkdtempSync(join(tmpdir(), "sy-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+function write(name: string, docs: unknown[]): string {
+  const p = join(dir, name);
+  writeFileSync(p, docs.map((d) => stringify(d)).join("---\n"));
+  return p;
+}
+
+describe("switchyard validate", () => {
+  const samples = readdirSync(join(ROOT, "samples")).filter((f) => f.endsWith(".yaml"));
+  it.each(samples)("exits 0 for samples/%s", (f) => {
+    const r = run("validate", "-f", join("samples", f));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toBe("");
+  });
+
+  it("exits 1 with one `<path>: <message>` line per error", () => {
+    const f = write("bad.yaml", [base({ podCIDRs: ["10.244.1.0/16", "10.244.0.0/24"], mode: "ipip", mtu: 100, vxlan: { vni: 1 } })]);
+    const r = run("validate", "-f", f);
+    expect(r.code).toBe(1);
+    const lines = r.out.trim().split("\n");
+    expect(lines).toEqual([
+      "spec.podCIDRs[0]: 10.244.1.0/16 has host bits set; did you mean 10.244.0.0/16?",
+      "spec.podCIDRs[1]: 10.244.0.0/24 overlaps spec.podCIDRs[0] (10.244.1.0/16); pools must be disjoint",
+      "spec.mtu: must be 0 (auto) or between 576 and 9000, got 100",
+      "spec.vxlan: only valid when spec.mode is vxlan (mode is ipip); remove this block",
+    ]);
+    expect(r.err).not.toMatch(/at .*\(.*:\d+:\d+\)/); // no stack trace
+  });
+
+  it("checks every document of a multi-document file", () => {
+    const f = write("multi.yaml", [base(), base({ blockSize: 40 })]);
+    const r = run("validate", "-f", f);
+    expect(r.code).toBe(1);
+    expect(r.out.trim()).toBe("spec.blockSize: must be at most 30, got the number 40");
+    expect(r.err).toContain("document 2");
+  });
+
+  it("applies the update rules with --old", () => {
+    const old = write("old.yaml", [allocated()]);
+    const next = write("new.yaml", [base({ blockSize: 26 })]);
+    const r = run("validate", "-f", next, "--old", old);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^spec\.blockSize: cannot change from 24 to 26/);
+    const modeChange = write("mode.yaml", [base({ mode: "host-gw" })]);
+    expect(run("validate", "-f", modeChange, "--old", old).code).toBe(0);
+  });
+
+  it("exits 2 with a clear message when the file is missing", () => {
+    const r = run("validate", "-f", join(dir, "missing.yaml"));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("cannot read");
+    expect(r.err).toContain("no such file");
+    expect(r.err).not.toContain("    at ");
+  });
+
+  it("exits 2 when the YAML cannot be parsed", () => {
+    const p = join(dir, "broken.yaml");
+    writeFileSync(p, "spec: [unclosed\n  mode: vxlan\n");
+    const r = run("validate", "-f", p);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("cannot parse");
+    expect(r.err).not.toContain("    at ");
+  });
+
+  it("works as a kubectl plugin name too", () => {
+    const out = execFileSync(process.execPath, [BIN, "--help"], { cwd: ROOT, encoding: "utf8" });
+    expect(out).toContain("validate");
+  });
+});
