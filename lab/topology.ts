@@ -19,7 +19,12 @@ import { podInterfaceName } from "../src/model/names";
 import { parseIPv4 } from "../src/api/ipv4";
 import { stopAllRecordedProcesses, stopPid, stopRecordedProcess } from "./processes";
 
-export type NodePlacement = "contiguous" | "round-robin";
+/**
+ * How nodes are spread over the subnets: "contiguous" (n1,n2 | n3,n4, as in kernel-lab.md), "round-robin",
+ * or the subnet index of every node in order (e.g. [0, 0, 0, 1]: three nodes on the first subnet, one behind
+ * the router).
+ */
+export type NodePlacement = "contiguous" | "round-robin" | readonly number[];
 
 export interface LabOptions {
   /** Every namespace of the lab starts with this; lower-case letters, digits and '-', ending with '-' (e.g. "sylt1-"). */
@@ -29,8 +34,13 @@ export interface LabOptions {
   readonly subnets: number;
   /** MTU of pod veths unless addPod says otherwise. Default 1500 (use 1450 when an overlay will run). */
   readonly podMtu?: number;
-  /** How nodes are spread over subnets. Default "contiguous" (n1,n2 | n3,n4), as in kernel-lab.md. */
+  /** How nodes are spread over subnets. Default "contiguous". */
   readonly placement?: NodePlacement;
+  /**
+   * IPv6 off in every node and pod namespace. For checks that count packets on tunnel devices: the
+   * kernel's IPv6 autoconfiguration (router solicitations, MLD reports) would add packets of its own.
+   */
+  readonly disableIpv6?: boolean;
   /** Default /tmp/switchyard-lab/<prefix>. */
   readonly runDir?: string;
 }
@@ -73,6 +83,8 @@ export interface Lab {
   readonly podMtu: number;
   readonly subnets: readonly LabSubnet[];
   readonly nodes: readonly LabNode[];
+  /** IPv6 is off in every node and pod namespace (LabOptions.disableIpv6). */
+  readonly ipv6Disabled?: boolean;
   /** Kept current by addPod/removePod (and mirrored to state.json). */
   readonly pods: LabPod[];
 }
@@ -147,6 +159,7 @@ async function sysctl(netns: string, settings: readonly string[]): Promise<void>
 }
 
 const NODE_SYSCTLS = ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"];
+const IPV6_OFF = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"];
 
 /** Builds fabric, router and nodes. Refuses when namespaces with the prefix exist (destroyLab first). */
 export async function createLab(options: LabOptions): Promise<Lab> {
@@ -163,12 +176,17 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     return { index: i, cidr: `192.168.${octet}.0/24`, gateway: `192.168.${octet}.1`, bridge: `br${octet}` };
   });
   const placement = options.placement ?? "contiguous";
+  if (typeof placement !== "string") {
+    if (placement.length !== nodeCount) throw new Error(`placement lists ${placement.length} subnets for ${nodeCount} nodes`);
+    const bad = placement.find((s) => !Number.isInteger(s) || s < 0 || s >= subnetCount);
+    if (bad !== undefined) throw new Error(`placement subnet ${bad} is not one of 0..${subnetCount - 1}`);
+  }
   const nodes: LabNode[] = Array.from({ length: nodeCount }, (_, i) => {
-    const subnet = placement === "round-robin" ? i % subnetCount : Math.floor((i * subnetCount) / nodeCount);
+    const subnet = typeof placement !== "string" ? placement[i]! : placement === "round-robin" ? i % subnetCount : Math.floor((i * subnetCount) / nodeCount);
     const s = subnets[subnet]!;
     return { name: `n${i + 1}`, netns: `${prefix}n${i + 1}`, subnet, ip: `192.168.${10 * (subnet + 1)}.${11 + i}`, gateway: s.gateway };
   });
-  const lab: Lab = { prefix, runDir, fabricNetns: `${prefix}fabric`, routerNetns: `${prefix}rtr`, podMtu: options.podMtu ?? 1500, subnets, nodes, pods: [] };
+  const lab: Lab = { prefix, runDir, fabricNetns: `${prefix}fabric`, routerNetns: `${prefix}rtr`, podMtu: options.podMtu ?? 1500, subnets, nodes, pods: [], ...(options.disableIpv6 ? { ipv6Disabled: true } : {}) };
 
   try {
     await mkdir(runDir, { recursive: true });
@@ -187,8 +205,9 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     await mapBounded(nodes, PARALLEL, async (n) => {
       // The default route matters beyond reaching the router: proxy_arp answers for 169.254.1.1 only when
       // the node has a route to it through another interface (kernel-lab.md §8.8).
+      // IPv6 off first, when asked, so no interface ever autoconfigures.
+      await sysctl(n.netns, [...(lab.ipv6Disabled ? IPV6_OFF : []), ...NODE_SYSCTLS]);
       await ipBatch(n.netns, ["link set lo up", `addr add ${n.ip}/24 dev eth0`, "link set eth0 up", `route add default via ${n.gateway} dev eth0`]);
-      await sysctl(n.netns, NODE_SYSCTLS);
     });
     await writeLabState(lab);
     return lab;
@@ -215,7 +234,10 @@ export async function addPod(lab: Lab, spec: PodSpec): Promise<LabPod> {
     await Promise.all([
       // proxy_delay=0: the kernel's default delays proxy ARP replies by up to 0.8 s (kernel-lab.md §8.8).
       sysctl(node.netns, [`net.ipv4.conf.${v}.proxy_arp=1`, `net.ipv4.neigh.${v}.proxy_delay=0`]),
-      ipBatch(netns, ["link set lo up", `addr add ${pod.ip}/32 dev eth0`, "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link", "route add default via 169.254.1.1 dev eth0"]),
+      (async () => {
+        if (lab.ipv6Disabled) await sysctl(netns, IPV6_OFF);
+        await ipBatch(netns, ["link set lo up", `addr add ${pod.ip}/32 dev eth0`, "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link", "route add default via 169.254.1.1 dev eth0"]);
+      })(),
     ]);
     await ipBatch(node.netns, [`route add ${pod.ip}/32 dev ${v} scope link`]);
   } catch (e) {
@@ -240,6 +262,14 @@ export async function removePod(lab: Lab, ref: PodRef): Promise<void> {
   await runCommand("ip", ["netns", "del", pod.netns], { timeoutMs: 10_000 });
   lab.pods.splice(index, 1);
   await writeLabState(lab);
+}
+
+/** Sets the MTU on both ends of every pod's veth, as a CNI plugin gives both sides the pod MTU. */
+export async function setPodMtu(lab: Lab, mtu: number, pods: readonly LabPod[] = lab.pods): Promise<void> {
+  await mapBounded(pods, PARALLEL, async (pod) => {
+    await ipBatch(findLabNode(lab, pod.node).netns, [`link set dev ${pod.hostInterface} mtu ${mtu}`]);
+    await ipBatch(pod.netns, [`link set dev eth0 mtu ${mtu}`]);
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
 // route each node picks is the transport of its own mode, and the tunnel device that carried the packets
 // is read from its counters. Three scenarios run in order on one lab, so each apply also reconciles the
 // previous scenario's state (device added, routes switched): ipip; ipip crossSubnet; and the mixed pair of a
-// migration, q1 sending IPIP while q2 (and q3) send VXLAN, every node receiving both.
+// migration, n1 sending IPIP while n2 (and n3) send VXLAN, every node receiving both.
 // Output: `ok - ...` / `not ok - ...` per check, `# ...` notes, then `N passed, M failed`. Exit 0 when all
 // passed, 1 when some failed (the guest's /init prints a failing verdict itself for any other exit).
 import { ClusterNetworkSpecSchema, type Mode } from "../../../src/api/cluster-network";
@@ -14,9 +14,22 @@ import { compileRoutingPlan, IPIP_DEVICE, VXLAN_DEVICE } from "../../../src/comp
 import type { RoutingInput, RoutingPlan } from "../../../src/model/routing-plan";
 import { applyRoutingPlan, type ApplyReport } from "../../../src/agent/routing/apply";
 import { mapBounded } from "../../../src/base/limit";
-import { CheckReport, createGuestLab, destroyGuestLab, deviceInfo, GUEST_NODES, ping, routeDevice, setPodMtu, txPackets, type GuestNode } from "./guest-lab";
+import { addPod, createLab, destroyLab, setPodMtu, type Lab, type LabPod } from "../../../lab/topology";
+import { CheckReport, deviceInfo, ping, routeDevice, txPackets } from "./guest-checks";
 
 const TUNNELS = [IPIP_DEVICE, VXLAN_DEVICE] as const;
+/** The guest's lab (lab/topology.ts): n1, n2 on 192.168.10.0/24, n3 on 192.168.20.0/24 behind the router. */
+const PREFIX = "qipip-";
+
+/** A node as the checks use it: the lab's node, its subnet, the block IPAM would give it, its one pod. */
+interface GuestNode {
+  readonly name: string;
+  readonly netns: string;
+  readonly ip: string;
+  readonly underlayCIDR: string;
+  readonly block: string;
+  readonly pod: LabPod;
+}
 /** The underlay device: what a natively routed packet leaves by. */
 const UNDERLAY = "eth0";
 
@@ -42,12 +55,12 @@ const SCENARIOS: readonly Scenario[] = [
     title: "ipip",
     mode: "ipip",
     crossSubnet: false,
-    nodeModes: { q1: "ipip", q2: "ipip", q3: "ipip" },
+    nodeModes: { n1: "ipip", n2: "ipip", n3: "ipip" },
     modesInUse: ["ipip"],
     expectedDevice: () => IPIP_DEVICE,
     mtuPairs: [
-      ["q1", "q2"],
-      ["q1", "q3"],
+      ["n1", "n2"],
+      ["n1", "n3"],
     ],
     reapply: true,
   },
@@ -55,21 +68,21 @@ const SCENARIOS: readonly Scenario[] = [
     title: "ipip crossSubnet",
     mode: "ipip",
     crossSubnet: true,
-    nodeModes: { q1: "ipip", q2: "ipip", q3: "ipip" },
+    nodeModes: { n1: "ipip", n2: "ipip", n3: "ipip" },
     modesInUse: ["ipip"],
     expectedDevice: (from, to) => (sameSubnet(from, to) ? UNDERLAY : IPIP_DEVICE),
-    mtuPairs: [["q3", "q1"]],
+    mtuPairs: [["n3", "n1"]],
   },
   {
     title: "mixed ipip+vxlan",
     mode: "ipip",
     crossSubnet: false,
-    nodeModes: { q1: "ipip", q2: "vxlan", q3: "vxlan" },
+    nodeModes: { n1: "ipip", n2: "vxlan", n3: "vxlan" },
     modesInUse: ["ipip", "vxlan"],
-    expectedDevice: (from) => (from.name === "q1" ? IPIP_DEVICE : VXLAN_DEVICE),
+    expectedDevice: (from) => (from.name === "n1" ? IPIP_DEVICE : VXLAN_DEVICE),
     mtuPairs: [
-      ["q1", "q2"],
-      ["q2", "q1"],
+      ["n1", "n2"],
+      ["n2", "n1"],
     ],
   },
 ];
@@ -95,7 +108,7 @@ function since(start: number): string {
   return `${((Date.now() - start) / 1000).toFixed(1)} s`;
 }
 
-async function runScenario(report: CheckReport, s: Scenario, nodes: readonly GuestNode[]): Promise<void> {
+async function runScenario(report: CheckReport, s: Scenario, lab: Lab, nodes: readonly GuestNode[]): Promise<void> {
   const started = Date.now();
   report.note(`scenario ${s.title}: modes ${nodes.map((n) => `${n.name}=${s.nodeModes[n.name] ?? s.mode}`).join(" ")}, in use [${s.modesInUse.join(", ")}]`);
   const input = routingInput(s, nodes);
@@ -108,7 +121,7 @@ async function runScenario(report: CheckReport, s: Scenario, nodes: readonly Gue
   const podMtus = [...new Set(nodes.map((n) => plan(n).podMtu))];
   const podMtu = podMtus[0]!;
   report.check(`${s.title}: every node's plan has the same pod MTU (${podMtus.join(", ")})`, podMtus.length === 1);
-  await setPodMtu(nodes, podMtu);
+  await setPodMtu(lab, podMtu);
 
   // Apply on all nodes at once, as the agents of a cluster would.
   const reports = await mapBounded(nodes, nodes.length, (n) => applyRoutingPlan(n.netns, plan(n)));
@@ -185,15 +198,22 @@ async function runScenario(report: CheckReport, s: Scenario, nodes: readonly Gue
 
 async function main(report: CheckReport): Promise<void> {
   if (process.env["SWITCHYARD_QEMU_GUEST"] !== "1") {
-    throw new Error("this program builds namespaces named q1, rtr, fabric...: it runs only inside the qemu guest (hack/qemu-ipip.sh)");
+    throw new Error(`this program builds namespaces ${PREFIX}*: it runs only inside the qemu guest (hack/qemu-ipip.sh)`);
   }
   const started = Date.now();
-  await createGuestLab(GUEST_NODES);
-  report.note(`lab of ${GUEST_NODES.length} nodes and ${GUEST_NODES.length} pods built in ${since(started)}`);
+  // IPv6 off: Switchyard is IPv4-only here, and IPv6 router solicitations and MLD reports on the tunnel
+  // devices would muddy the "which tunnel carried the packets" counters.
+  const lab = await createLab({ prefix: PREFIX, nodes: 3, subnets: 2, disableIpv6: true, runDir: `/tmp/${PREFIX}lab` });
   try {
-    for (const s of SCENARIOS) await runScenario(report, s, GUEST_NODES);
+    const nodes: GuestNode[] = [];
+    for (const [i, n] of lab.nodes.entries()) {
+      const pod = await addPod(lab, { namespace: "guest", name: `p${i + 1}`, node: n.name, ip: `10.244.${i + 1}.2` });
+      nodes.push({ name: n.name, netns: n.netns, ip: n.ip, underlayCIDR: lab.subnets[n.subnet]!.cidr, block: `10.244.${i + 1}.0/24`, pod });
+    }
+    report.note(`lab of ${nodes.length} nodes and ${nodes.length} pods built in ${since(started)}`);
+    for (const s of SCENARIOS) await runScenario(report, s, lab, nodes);
   } finally {
-    await destroyGuestLab(GUEST_NODES);
+    await destroyLab(PREFIX, { runDir: `/tmp/${PREFIX}lab` });
   }
   report.note(`all scenarios: ${since(started)}`);
 }

@@ -43,7 +43,7 @@ import { cpuSnapshot, describeCpu, LoopDelay, schedulingOf } from "./cpu-account
 import { describeDropDiff, dropCounters } from "./drop-counters";
 import { JsProfile } from "./profile";
 import { Watchdog } from "./watchdog";
-import { CheckReport, deviceInfo, ping, routeDevice } from "./guest-lab";
+import { CheckReport, deviceInfo, ping, routeDevice } from "./guest-checks";
 import { startPing, startPodHelper, tcpConnections, type PingStats, type PingStream, type PodHelper, type TcpInfo } from "./migration-traffic";
 import type { PodTrafficConfig, PodTrafficResult, ProbeResult, Window } from "./pod-traffic-types";
 
