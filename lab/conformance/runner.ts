@@ -7,8 +7,8 @@
 // disagreement is reported: it means the corpus or the evaluator is wrong) and then against real packets.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
-import { applyIptables, removeIptables } from "../../src/agent/iptables";
-import { applyNftRuleset, applyNftSetUpdate, removeSwitchyardTable } from "../../src/agent/nftables";
+import { applyIptables, removeIptables } from "../../src/agent/policy/iptables";
+import { applyNftRuleset, applyNftSetUpdate, removeSwitchyardTable } from "../../src/agent/policy/nftables";
 import { runCommand } from "../../src/base/exec";
 import { mapBounded } from "../../src/base/limit";
 import { compilePolicies, evaluateConnection, slicePolicyForNode, type NodePolicySlice } from "../../src/compile/policy";

@@ -18,12 +18,10 @@ import { formatCidr, networkOf, parseIPv4 } from "../api/ipv4";
 import { createLogger, type Logger } from "../base/log";
 import { CoalescingScheduler } from "../base/scheduler";
 import { annotationPath, UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../api/annotations";
-import { renderIptables } from "../render/iptables";
-import { renderNftables, renderNftablesSetUpdate } from "../render/nftables";
 import { applyBirdConfig, stopBird } from "./bird";
 import { runCommand } from "../base/exec";
-import { applyIptables, removeIptables } from "./iptables";
-import { applyNftRuleset, applyNftSetUpdate, listSwitchyardTable, removeSwitchyardTable } from "./nftables";
+import type { AppliedPolicy, PolicyBackendName } from "./policy/backend";
+import { POLICY_BACKENDS, policyBackend } from "./policy/backends";
 import { checkModeRequirements, detectCapabilities, type Capabilities } from "./capabilities";
 import { applyRoutingPlan } from "./routing/apply";
 
@@ -40,19 +38,14 @@ export interface NodeAgentOptions {
 }
 
 type ProberState = { epoch: number; timer: NodeJS.Timeout | undefined; okRounds: number; failedRounds: number; lastFailure?: string; waiting?: string; reportedOk?: number };
-type PolicyState = { hash: string; backend: string; slice: NodePolicySlice; listing: string };
 type NNObject = { metadata?: { name?: string; generation?: number; resourceVersion?: string }; spec?: NodeNetworkSpec; status?: Record<string, unknown> };
-
-function normalizeListing(objects: readonly unknown[] | undefined): string {
-  return JSON.stringify(objects ?? [], (key, value: unknown) => (key === "handle" || key === "metainfo" ? undefined : key === "counter" ? "c" : value));
-}
 
 export class NodeAgent {
   readonly log: Logger;
   private readonly scheduler: CoalescingScheduler;
   private latest: NNObject | undefined;
   private applied: { planHash: string; generation: number } | undefined;
-  private policy: PolicyState | undefined;
+  private policy: AppliedPolicy | undefined;
   private caps: Capabilities | undefined;
   private watcher: { close(): void } | undefined;
   private repairTimer: NodeJS.Timeout | undefined;
@@ -68,20 +61,20 @@ export class NodeAgent {
       run: () => this.applyLatest(),
       onError: (e) => this.log.warn({ err: String(e) }, "apply failed; retrying"),
     });
-    this.policy = this.loadPolicyState();
+    this.policy = this.loadAppliedPolicy();
   }
 
   private statePath(): string {
     return join(this.opts.runDir, "agent-state.json");
   }
-  private loadPolicyState(): PolicyState | undefined {
+  private loadAppliedPolicy(): AppliedPolicy | undefined {
     try {
-      return JSON.parse(readFileSync(this.statePath(), "utf8")) as PolicyState;
+      return JSON.parse(readFileSync(this.statePath(), "utf8")) as AppliedPolicy;
     } catch {
       return undefined;
     }
   }
-  private savePolicyState(): void {
+  private saveAppliedPolicy(): void {
     if (this.policy) writeFileSync(this.statePath(), JSON.stringify(this.policy));
   }
 
@@ -160,43 +153,25 @@ export class NodeAgent {
   async teardown(): Promise<void> {
     await this.stop();
     await stopBird({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") });
-    await removeSwitchyardTable(this.opts.netns);
-    await removeIptables(this.opts.netns);
+    for (const backend of Object.values(POLICY_BACKENDS)) await backend.remove(this.opts.netns);
   }
 
-  private async applyPolicy(slice: NodePolicySlice, backend: string): Promise<string | undefined> {
+  /** Puts the node's policy slice in force with the backend the plan names; a failure comes back as the problem to report. */
+  private async applyPolicy(slice: NodePolicySlice, name: PolicyBackendName): Promise<string | undefined> {
     const netns = this.opts.netns;
     const hash = JSON.stringify(slice);
     const prev = this.policy;
-    if (prev && prev.hash === hash && prev.backend === backend) {
-      const listing = backend === "nftables" ? normalizeListing((await listSwitchyardTable(netns))?.objects) : prev.listing;
-      if (listing === prev.listing) return undefined; // in force already (also after an agent restart)
-    }
-    if (backend === "nftables") {
-      if (prev && prev.backend !== "nftables") await removeIptables(netns);
-      const update = prev && prev.backend === "nftables" ? renderNftablesSetUpdate(prev.slice, slice) : undefined;
-      let ok = false;
-      if (update !== undefined && update !== "") {
-        const r = await applyNftSetUpdate(netns, update);
-        ok = r.ok;
-        if (ok) this.counters.policyIncremental++;
-      } else if (update === "") {
-        ok = (await listSwitchyardTable(netns)) !== undefined;
-      }
-      if (!ok) {
-        const r = await applyNftRuleset(netns, renderNftables(slice));
-        if (!r.ok) return `nftables transaction failed, the previous rules stay in force: ${r.error}`;
-        this.counters.policyFull++;
-      }
-      this.policy = { hash, backend, slice, listing: normalizeListing((await listSwitchyardTable(netns))?.objects) };
-    } else {
-      if (prev && prev.backend !== "iptables") await removeSwitchyardTable(netns);
-      const r = await applyIptables(netns, renderIptables(slice));
-      if (!r.ok) return `iptables apply failed at ${r.stage}, the previous rules stay in force: ${r.error}`;
-      this.counters.policyFull++;
-      this.policy = { hash, backend, slice, listing: "" };
-    }
-    this.savePolicyState();
+    const backend = policyBackend(name);
+    // In force already (also after an agent restart): nothing to write.
+    if (prev && prev.hash === hash && prev.backend === name && (await backend.inForce(netns, prev))) return undefined;
+    // A change of backend removes the old one's rules first.
+    if (prev && prev.backend !== name) await policyBackend(prev.backend).remove(netns);
+    const r = await backend.apply(netns, slice, hash, prev?.backend === name ? prev : undefined);
+    if (!r.ok) return r.error;
+    if (r.change === "incremental") this.counters.policyIncremental++;
+    else if (r.change === "full") this.counters.policyFull++;
+    this.policy = r.applied;
+    this.saveAppliedPolicy();
     return undefined;
   }
 
@@ -207,7 +182,7 @@ export class NodeAgent {
     if (!nn || !spec) return;
     this.counters.applies++;
     const routing = spec.routing as unknown as RoutingPlan;
-    const policy = spec.policy as unknown as NodePolicySlice & { backend?: string };
+    const policy = spec.policy as unknown as NodePolicySlice & { backend?: PolicyBackendName };
     const problems: string[] = [];
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     for (const e of report.errors) problems.push(`${e.reason}: ${e.message}`);
@@ -347,12 +322,13 @@ export class NodeAgent {
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     const changed = Object.values(report.changes).reduce((a, b) => a + b, 0);
     let policyRepaired = false;
-    if (this.policy && this.policy.backend === "nftables") {
-      const listing = normalizeListing((await listSwitchyardTable(this.opts.netns))?.objects);
-      if (listing !== this.policy.listing) {
-        const r = await applyNftRuleset(this.opts.netns, renderNftables(this.policy.slice));
+    if (this.policy) {
+      const backend = policyBackend(this.policy.backend);
+      if (!(await backend.inForce(this.opts.netns, this.policy))) {
+        // The whole ruleset again (no previous state to update from: the kernel's copy is what drifted).
+        const r = await backend.apply(this.opts.netns, this.policy.slice, this.policy.hash, undefined);
         policyRepaired = r.ok;
-        if (r.ok) this.policy = { ...this.policy, listing: normalizeListing((await listSwitchyardTable(this.opts.netns))?.objects) };
+        if (r.ok) this.policy = r.applied;
       }
     }
     if (changed > 0 || policyRepaired) {

@@ -4,17 +4,7 @@
 // Namespaces: prefix sylt3-.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCommand, runOk } from "../../src/base/exec";
-import {
-  applyIpsetUpdate,
-  applyIptables,
-  listIptablesRules,
-  evaluateIpsetScript,
-  listSwitchyardIpsets,
-  parseIptablesRestore,
-  removeIptables,
-  type IptablesBackend,
-  type IptablesRuleset,
-} from "../../src/agent/iptables";
+import { applyIpsetUpdate, applyIptables, listIptablesRules, listSwitchyardIpsets, removeIptables, type IptablesBackend, type IptablesRuleset } from "../../src/agent/policy/iptables";
 import { podInterfaceName } from "../../src/model/names";
 import type { Protocol } from "../../src/model/cluster";
 import { probe, probeMatrix, startPodAgent, type PodServer } from "../../lab/pods";
@@ -252,40 +242,5 @@ describe("iptables apply", () => {
       await runOk("iptables-nft", ["-w", "5", "-D", "FORWARD", "-s", "192.0.2.7", "-j", "ACCEPT"], { netns: NODE2 });
     }
     expect(await listSwitchyardIpsets(NODE2)).toEqual([]);
-  });
-});
-
-describe("ownership checks of the iptables text", () => {
-  it.each([
-    ["a built-in chain policy", "*filter\n-P FORWARD DROP\nCOMMIT\n", /only rule and chain commands/],
-    ["declaring a built-in chain", "*filter\n:FORWARD DROP [0:0]\nCOMMIT\n", /only SY- chains may be declared/],
-    ["a rule in a built-in chain that does not jump to SY-", "*filter\n-A FORWARD -j ACCEPT\nCOMMIT\n", /touches chain FORWARD/],
-    ["flushing everything", "*filter\n-F\nCOMMIT\n", /missing chain/],
-    ["a missing COMMIT", "*filter\n:SY-X - [0:0]\n", /no COMMIT/],
-  ])("refuses %s", (_name, text, expected) => {
-    expect(parseIptablesRestore(text)).toMatch(expected);
-  });
-
-  it("accepts SY- chains and a jump from FORWARD", () => {
-    expect(parseIptablesRestore(isolationRuleset(["10.0.0.1"]).iptables)).toEqual([expect.objectContaining({ table: "filter" })]);
-  });
-
-  it.each([
-    ["a foreign set", "create admin hash:ip\n", /must start with sy- or SY-/],
-    ["an unsupported command", "test SY-x 10.0.0.1\n", /unsupported ipset command test/],
-    ["a swap with a foreign set", "create sy-a hash:ip\nswap sy-a admin\n", /must be one of ours/],
-  ])("refuses ipset text with %s", (_name, text, expected) => {
-    expect(evaluateIpsetScript(text)).toMatch(expected);
-  });
-
-  it("evaluates the temp-set-and-swap idiom to its end state: the final set holds exactly the temp's elements", () => {
-    const state = evaluateIpsetScript(
-      ["create sy-g-1 hash:ip family inet -exist", "create sy-g-1-t hash:ip family inet -exist", "flush sy-g-1-t", "add sy-g-1-t 10.0.0.1", "add sy-g-1-t 10.0.0.2", "swap sy-g-1-t sy-g-1", "destroy sy-g-1-t"].join("\n"),
-    );
-    expect(state).toEqual(new Map([["sy-g-1", { type: "hash:ip", options: "family inet", base: undefined, adds: ["10.0.0.1", "10.0.0.2"], dels: [] }]]));
-  });
-
-  it("evaluates adds to a set the script never created as changes to the live set", () => {
-    expect(evaluateIpsetScript("add SY-x 10.0.0.1\ndel SY-x 10.0.0.2\n")).toEqual(new Map([["SY-x", { type: undefined, options: "", base: "SY-x", adds: ["10.0.0.1"], dels: ["10.0.0.2"] }]]));
   });
 });

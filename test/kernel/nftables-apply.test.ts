@@ -4,7 +4,7 @@
 // the lab's pod agents and with `nft -j`. Namespaces: prefix sylt2-.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runOk } from "../../src/base/exec";
-import { applyNftRuleset, applyNftSetUpdate, checkNftScope, listSwitchyardTable, removeSwitchyardTable, type NftTableListing } from "../../src/agent/nftables";
+import { applyNftRuleset, applyNftSetUpdate, listSwitchyardTable, removeSwitchyardTable, type NftTableListing } from "../../src/agent/policy/nftables";
 import { podInterfaceName } from "../../src/model/names";
 import type { Protocol } from "../../src/model/cluster";
 import { probe, probeMatrix, startPodAgent, type PodServer } from "../../lab/pods";
@@ -185,21 +185,5 @@ describe("nftables apply", () => {
     expect(await listTables()).toEqual(["ip admin"]);
     expect((await removeSwitchyardTable(NODE2)).ok).toBe(true); // idempotent
     expect(await reach(lab, B, C, 80, "TCP")).toBe(true); // no policy left: open again
-  });
-});
-
-describe("checkNftScope", () => {
-  it.each([
-    ["the replace idiom", "table inet switchyard\ndelete table inet switchyard\ntable inet switchyard {\n  chain c {\n  }\n}\n", undefined],
-    ["element updates", "add element inet switchyard s { 10.0.0.1 }\ndelete element inet switchyard s { 10.0.0.2 }", undefined],
-    ["a define and comments", '# header\ndefine PODS = { 10.0.0.1 }\ntable inet switchyard { # "quoted { brace"\n}\n', undefined],
-    ["flush ruleset", "flush ruleset", /not an operation/],
-    ["another table", "table ip filter {\n}\n", /touches table ip filter/],
-    ["a family-less command (defaults to ip)", "add rule switchyard forward accept", /touches table ip switchyard/],
-    ["a second statement on one line", "table inet switchyard; delete table inet other", /touches table inet other/],
-  ])("%s", (_name, text, expected) => {
-    const v = checkNftScope(text);
-    if (expected === undefined) expect(v).toBeUndefined();
-    else expect(v).toMatch(expected);
   });
 });

@@ -2,7 +2,7 @@
 // as could slip past an API server without validation) is reported with its name and field path, fails
 // closed for what it selects, and the rest of the ruleset still applies. Namespaces: prefix sybi-.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyNftRuleset } from "../../src/agent/nftables";
+import { applyNftRuleset } from "../../src/agent/policy/nftables";
 import { compilePolicies, slicePolicyForNode } from "../../src/compile/policy";
 import type { PolicySnapshot } from "../../src/model/cluster";
 import { probe, startPodAgent } from "../../lab/pods";

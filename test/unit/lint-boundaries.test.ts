@@ -26,6 +26,7 @@ const FORBIDDEN: [string, string, string][] = [
   ["kube imports the controller", "src/kube/probe.ts", 'import { Controller } from "../controller/controller";'],
   ["pure code imports node:fs", "src/compile/probe.ts", 'import { readFileSync } from "node:fs";'],
   ["pure code imports a runtime part of kfc", "src/modes/probe.ts", 'import { K8s } from "kubernetes-fluent-client";'],
+  ["the agent's pure text work spawns a process", "src/agent/policy/iptables-scripts.ts", 'import { spawn } from "node:child_process";'],
 ];
 
 const ALLOWED: [string, string, string][] = [

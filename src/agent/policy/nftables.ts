@@ -5,10 +5,10 @@
 // is why a rejected apply is a value, not a throw: the caller keeps serving the old plan and reports it.
 // Switchyard owns exactly one table; every text is checked before it reaches nft so that no bug upstream
 // can flush the ruleset or touch another owner's table (kube-proxy, firewalld, the admin's own rules).
-import { runCommand } from "../base/exec";
-
-export const SWITCHYARD_TABLE_FAMILY = "inet";
-export const SWITCHYARD_TABLE_NAME = "switchyard";
+import { runCommand } from "../../base/exec";
+import { renderNftables, renderNftablesSetUpdate } from "../../render/nftables";
+import type { PolicyBackend } from "./backend";
+import { checkNftScope, SWITCHYARD_TABLE_FAMILY, SWITCHYARD_TABLE_NAME } from "./nft-scope";
 
 export type NftApplyResult = { readonly ok: true; readonly ms: number } | { readonly ok: false; readonly ms: number; readonly error: string };
 
@@ -77,78 +77,45 @@ async function applyNftScript(netns: string | undefined, text: string): Promise<
   return { ok: false, ms, error: (r.stderr.trim() || `nft exited with code ${r.code}`) + (r.timedOut ? " (timed out)" : "") };
 }
 
-const FAMILIES = new Set(["ip", "ip6", "inet", "arp", "bridge", "netdev"]);
-const VERBS = new Set(["add", "create", "delete", "destroy", "flush", "insert", "replace", "reset"]);
-const OBJECTS = new Set(["table", "chain", "rule", "set", "map", "element", "counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"]);
-
-/**
- * Returns why `text` would touch something other than `inet switchyard`, or undefined when it only touches
- * that table. Checked are the top-level statements (everything outside braces); the body of a
- * `table inet switchyard { ... }` block can only ever name objects of that table. Allowed at top level:
- * `table inet switchyard [{...}]`, `<verb> <object> inet switchyard ...`, `define`, comments.
- */
-export function checkNftScope(text: string): string | undefined {
-  for (const statement of topLevelStatements(text)) {
-    const words = statement.split(/\s+/).filter((w) => w.length > 0);
-    const [first, second] = words;
-    if (first === undefined) continue;
-    if (first === "define") continue;
-    let rest: string[];
-    if (first === "table") rest = words.slice(1);
-    else if (VERBS.has(first) && second !== undefined && OBJECTS.has(second)) rest = words.slice(second === "ct" ? 3 : 2);
-    else return `statement "${statement}" is not an operation on table ${SWITCHYARD_TABLE_FAMILY} ${SWITCHYARD_TABLE_NAME}`;
-    // nft defaults the family to `ip` when it is omitted, so a missing family means another table.
-    const family = rest[0] !== undefined && FAMILIES.has(rest[0]) ? rest[0] : "ip";
-    const table = rest[0] !== undefined && FAMILIES.has(rest[0]) ? rest[1] : rest[0];
-    if (family !== SWITCHYARD_TABLE_FAMILY || table !== SWITCHYARD_TABLE_NAME) {
-      return `statement "${statement}" touches table ${family} ${table ?? "(none)"}, not ${SWITCHYARD_TABLE_FAMILY} ${SWITCHYARD_TABLE_NAME}`;
-    }
-  }
-  return undefined;
-}
-
-/** The text outside any braces, split into statements at newlines and `;`, with comments and strings handled. */
-function topLevelStatements(text: string): string[] {
-  const statements: string[] = [];
-  let depth = 0;
-  let current = "";
-  let inString = false;
-  let inComment = false;
-  const flush = (): void => {
-    const s = current.trim();
-    if (s.length > 0) statements.push(s);
-    current = "";
-  };
-  for (const ch of text) {
-    if (inComment) {
-      if (ch === "\n") {
-        inComment = false;
-        if (depth === 0) flush();
-      }
-      continue;
-    }
-    if (inString) {
-      if (ch === '"') inString = false;
-      if (depth === 0) current += ch;
-      continue;
-    }
-    if (ch === "#") inComment = true;
-    else if (ch === '"') {
-      inString = true;
-      if (depth === 0) current += ch;
-    } else if (ch === "{") {
-      if (depth === 0) current += " ";
-      depth++;
-    } else if (ch === "}") depth = Math.max(0, depth - 1);
-    else if (depth === 0) {
-      if (ch === "\n" || ch === ";") flush();
-      else current += ch;
-    }
-  }
-  flush();
-  return statements;
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
+
+/** A table listing as the agent compares it: without handles and metainfo, counters as one value. */
+function normalizeListing(objects: readonly unknown[] | undefined): string {
+  return JSON.stringify(objects ?? [], (key, value: unknown) => (key === "handle" || key === "metainfo" ? undefined : key === "counter" ? "c" : value));
+}
+
+async function currentListing(netns: string | undefined): Promise<string> {
+  return normalizeListing((await listSwitchyardTable(netns))?.objects);
+}
+
+/**
+ * The nftables backend: a change of set members only is one incremental transaction; anything else (or a
+ * failed incremental update) replaces the whole table in one transaction. Drift is any difference of the
+ * live table from the listing taken right after the apply.
+ */
+export const nftablesBackend: PolicyBackend = {
+  name: "nftables",
+  async apply(netns, slice, hash, previous) {
+    const update = previous ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
+    let change: "incremental" | "full" | "unchanged" | undefined;
+    if (update !== undefined && update !== "") {
+      if ((await applyNftSetUpdate(netns, update)).ok) change = "incremental";
+    } else if (update === "") {
+      if ((await listSwitchyardTable(netns)) !== undefined) change = "unchanged";
+    }
+    if (change === undefined) {
+      const r = await applyNftRuleset(netns, renderNftables(slice));
+      if (!r.ok) return { ok: false, error: `nftables transaction failed, the previous rules stay in force: ${r.error}` };
+      change = "full";
+    }
+    return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: await currentListing(netns) } };
+  },
+  async inForce(netns, applied) {
+    return (await currentListing(netns)) === applied.listing;
+  },
+  async remove(netns) {
+    await removeSwitchyardTable(netns);
+  },
+};
