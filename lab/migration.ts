@@ -6,6 +6,7 @@ import type { ClusterNetworkStatus, Mode } from "../src/api/cluster-network";
 import { ClusterNetworkGVK } from "../src/kube/kinds";
 import { controlOp, needsRetry, type ClusterNetworkView } from "../src/migration/controls";
 import { describeProgress } from "../src/migration/progress";
+import { migrationSpecPatch } from "../src/migration/spec-patch";
 import type { LabCluster } from "./cluster/lab-cluster";
 import { torPeersFor } from "./cluster/samples";
 import { TOR_AS_NUMBER } from "./router";
@@ -17,24 +18,13 @@ type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
 export async function migrationPatch(cluster: LabCluster, to: Mode, rollout: Record<string, unknown> = {}, bgp?: Record<string, unknown>): Promise<Op[]> {
   const cn = await cluster.clusterNetwork();
   const spec = (cn.spec ?? {}) as Record<string, unknown>;
-  const ops: Op[] = [{ op: "replace", path: "/spec/mode", value: to }];
-  if (to !== "vxlan" && spec["vxlan"] !== undefined) ops.push({ op: "remove", path: "/spec/vxlan" });
-  if (to !== "bgp" && spec["bgp"] !== undefined) ops.push({ op: "remove", path: "/spec/bgp" });
-  if ((to === "host-gw" || to === "bgp") && spec["crossSubnet"] === true) ops.push({ op: "replace", path: "/spec/crossSubnet", value: false });
-  if (to === "bgp" && bgp !== undefined) {
-    ops.push({ op: spec["bgp"] === undefined ? "add" : "replace", path: "/spec/bgp", value: bgp });
-  } else if (to === "bgp" && spec["bgp"] === undefined) {
-    const multiSubnet = cluster.lab.subnets.length > 1;
-    ops.push({
-      op: "add",
-      path: "/spec/bgp",
-      value: multiSubnet ? { asNumber: 64512, topology: "tor", peers: torPeersFor(cluster.lab, TOR_AS_NUMBER) } : { asNumber: 64512, topology: "full-mesh" },
-    });
-  }
-  if (Object.keys(rollout).length > 0) {
-    ops.push({ op: spec["migration"] === undefined ? "add" : "replace", path: "/spec/migration", value: { ...((spec["migration"] as object | undefined) ?? {}), ...rollout } });
-  }
-  return ops;
+  // On several subnets a BGP mesh cannot reach across the router: peer with the lab's top-of-rack router.
+  const multiSubnet = cluster.lab.subnets.length > 1;
+  return migrationSpecPatch(spec, to, {
+    ...(bgp !== undefined ? { settings: { bgp } } : {}),
+    ...(multiSubnet ? { defaults: { bgp: { asNumber: 64512, topology: "tor", peers: torPeersFor(cluster.lab, TOR_AS_NUMBER) } } } : {}),
+    rollout,
+  });
 }
 
 export interface MigrationRun {

@@ -5,23 +5,22 @@
 // module can be built in, blacklisted, or auto-loaded on first use (creating the device is what triggers
 // the kernel's own request_module, so the probe covers `modprobe` too). The probe devices are the only
 // thing preflight creates; they are removed before it returns, also when a probe fails half-way.
+// What the modes need comes from the registry (src/modes): each mode's device names its probe device and
+// its `type` arguments, each tool a mode needs names the commands that prove it; wireguard (not a mode)
+// and the policy backends' tools are probed here.
 import { runCommand } from "../base/exec";
-import { MODE_BACKENDS } from "../compile/routing/modes";
+import type { ModeNeed } from "../modes/backend";
+import { backendOf, MODE_BACKEND_LIST, MODE_DEVICES, MODE_NEEDS, type ModeCapability } from "../modes/registry";
 import type { RoutingPlan } from "../model/routing-plan";
 
-export type Feature = "vxlan" | "ipip" | "nftables" | "iptables" | "ipset" | "bird" | "wireguard";
+export type Feature = ModeCapability | "nftables" | "iptables" | "ipset" | "wireguard";
 
-export interface Capabilities {
-  readonly vxlan: boolean;
-  readonly ipip: boolean;
-  readonly nftables: boolean;
-  readonly iptables: boolean;
-  readonly ipset: boolean;
-  readonly bird: boolean;
-  readonly wireguard: boolean;
-  /** What each probe saw (a version, or the error that made it false): for status and the condition message. */
-  readonly details: Readonly<Record<Feature, string>>;
-}
+/**
+ * Whether the node has each feature (every capability a mode needs, and nftables, iptables, ipset,
+ * wireguard), and what each probe saw (a version, or the error that made it false): for status and the
+ * condition message.
+ */
+export type Capabilities = { readonly [F in Feature]: boolean } & { readonly details: Readonly<Record<Feature, string>> };
 
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -51,35 +50,33 @@ async function probeTool(netns: string | undefined, label: string, version: read
   return { ok: true, detail: ver };
 }
 
-/** `bird --version` runs and `birdc` exists (it has no version flag: a usage error still proves it starts). */
-async function probeBird(): Promise<Probe> {
-  const v = await probeTool(undefined, "bird", ["bird", "--version"]);
-  if (!v.ok) return v;
-  const c = await runCommand("birdc", ["-h"], { timeoutMs: PROBE_TIMEOUT_MS });
-  return c.code === -1 ? { ok: false, detail: `${v.detail}, but birdc does not start: ${firstLine(c.stderr)}` } : v;
+/** A tool a mode needs: its version command runs, and its companion (`starts`) at least starts (a usage error still proves it does). */
+async function probeProgram(program: NonNullable<ModeNeed["program"]>): Promise<Probe> {
+  const v = await probeTool(undefined, program.version[0], program.version);
+  if (!v.ok || !program.starts) return v;
+  const c = await runCommand(program.starts[0], program.starts.slice(1), { timeoutMs: PROBE_TIMEOUT_MS });
+  return c.code === -1 ? { ok: false, detail: `${v.detail}, but ${program.starts[0]} does not start: ${firstLine(c.stderr)}` } : v;
 }
 
 /** Probes what the kernel and the node's tools can do, in `netns` (undefined = this process's namespace). */
 export async function detectCapabilities(netns: string | undefined): Promise<Capabilities> {
   // Sequential on purpose: cheap (~10 short processes), and parallel device creation would race on names.
-  const vxlan = await probeDevice(netns, "sy-probe-vx", ["vxlan", "id", "4242", "dstport", "4789"]);
-  const ipip = await probeDevice(netns, "sy-probe-ipip", ["ipip", "local", "127.0.0.1"]);
+  const probes = new Map<Feature, Probe>();
+  for (const { device } of MODE_DEVICES) probes.set(device.capability, await probeDevice(netns, device.probe.name, device.probe.type));
   const wireguard = await probeDevice(netns, "sy-probe-wg", ["wireguard"]);
-  const nftables = await probeTool(netns, "nft", ["nft", "--version"], ["nft", "list", "tables"]);
+  probes.set("nftables", await probeTool(netns, "nft", ["nft", "--version"], ["nft", "list", "tables"]));
   // iptables-save only reads (listing with `iptables -L` would create tables with the nft backend).
-  const iptables = await probeTool(netns, "iptables", ["iptables", "--version"], ["iptables-save"]);
-  const ipset = await probeTool(netns, "ipset", ["ipset", "--version"], ["ipset", "list", "-n"]);
-  const bird = await probeBird();
-  return {
-    vxlan: vxlan.ok,
-    ipip: ipip.ok,
-    nftables: nftables.ok,
-    iptables: iptables.ok,
-    ipset: ipset.ok,
-    bird: bird.ok,
-    wireguard: wireguard.ok,
-    details: { vxlan: vxlan.detail, ipip: ipip.detail, nftables: nftables.detail, iptables: iptables.detail, ipset: ipset.detail, bird: bird.detail, wireguard: wireguard.detail },
-  };
+  probes.set("iptables", await probeTool(netns, "iptables", ["iptables", "--version"], ["iptables-save"]));
+  probes.set("ipset", await probeTool(netns, "ipset", ["ipset", "--version"], ["ipset", "list", "-n"]));
+  for (const need of MODE_NEEDS) if (need.program && !probes.has(need.capability)) probes.set(need.capability, await probeProgram(need.program));
+  if (!probes.has("wireguard")) probes.set("wireguard", wireguard);
+  const has: Record<string, boolean> = {};
+  const details: Record<string, string> = {};
+  for (const [feature, probe] of probes) {
+    has[feature] = probe.ok;
+    details[feature] = probe.detail;
+  }
+  return { ...has, details } as Capabilities;
 }
 
 export interface ModeCondition {
@@ -90,14 +87,12 @@ export interface ModeCondition {
   readonly message: string;
 }
 
-const WHY: Readonly<Record<Feature, string>> = {
-  vxlan: "the vxlan kernel module",
-  ipip: "the ipip kernel module",
+/** What the features that are not a mode's need are, for condition messages (a mode's need says it itself). */
+const WHY: Readonly<Record<Exclude<Feature, ModeCapability>, string>> = {
   wireguard: "the wireguard kernel module",
   nftables: "nftables (the nft tool and nf_tables in the kernel)",
   iptables: "iptables",
   ipset: "ipset (the tool and ip_set in the kernel)",
-  bird: "BIRD 2 (bird and birdc)",
 };
 
 /**
@@ -105,22 +100,25 @@ const WHY: Readonly<Record<Feature, string>> = {
  * (mixed modes), BIRD when it runs BGP, nftables when it applies NAT. Empty when the node can run the plan.
  */
 export function checkModeRequirements(plan: RoutingPlan, caps: Capabilities): ModeCondition[] {
-  const needs = new Map<Feature, string>();
-  for (const f of MODE_BACKENDS[plan.mode].requires) needs.set(f, `mode ${plan.mode}`);
-  if (plan.devices.vxlan && !needs.has("vxlan")) needs.set("vxlan", `receiving VXLAN from peers (device ${plan.devices.vxlan.name})`);
-  if (plan.devices.ipip && !needs.has("ipip")) needs.set("ipip", `receiving IPIP from peers (device ${plan.devices.ipip.name})`);
-  if (plan.bgp && !needs.has("bird")) needs.set("bird", "BGP peering in this plan");
-  if (plan.nat.enabled) needs.set("nftables", "natOutgoing");
+  const needs = new Map<Feature, { readonly what: string; readonly need?: ModeNeed }>();
+  for (const need of backendOf(plan.mode).needs) needs.set(need.capability, { what: `mode ${plan.mode}`, need });
+  for (const backend of MODE_BACKEND_LIST) {
+    const what = backend.neededBy(plan);
+    if (what === undefined) continue;
+    for (const need of backend.needs) if (!needs.has(need.capability)) needs.set(need.capability, { what, need });
+  }
+  if (plan.nat.enabled) needs.set("nftables", { what: "natOutgoing" });
   const conditions: ModeCondition[] = [];
-  for (const [feature, what] of needs) {
+  for (const [feature, { what, need }] of needs) {
     if (caps[feature]) continue;
-    const kernel = feature === "vxlan" || feature === "ipip" || feature === "wireguard";
+    const kernel = need ? need.kind === "kernel" : feature === "wireguard";
+    const why = need ? need.what : WHY[feature as Exclude<Feature, ModeCapability>];
     conditions.push({
       reason: kernel ? "KernelFeatureMissing" : "ToolMissing",
       feature,
       message: kernel
-        ? `${what} needs ${WHY[feature]}, which this node's kernel lacks (${caps.details[feature]})`
-        : `${what} needs ${WHY[feature]}, which this node lacks (${caps.details[feature]})`,
+        ? `${what} needs ${why}, which this node's kernel lacks (${caps.details[feature]})`
+        : `${what} needs ${why}, which this node lacks (${caps.details[feature]})`,
     });
   }
   return conditions;

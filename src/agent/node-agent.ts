@@ -13,6 +13,7 @@ import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import type { NodeNetworkSpec } from "../api/node-network";
 import type { NodePolicySlice } from "../compile/policy";
 import type { RoutingPlan } from "../model/routing-plan";
+import { transportInKernel } from "../modes/registry";
 import { NodeNetworkGVK } from "../kube/kinds";
 import { formatCidr, networkOf, parseIPv4 } from "../api/ipv4";
 import { createLogger, type Logger } from "../base/log";
@@ -242,7 +243,7 @@ export class NodeAgent {
             const main = await runCommand("ip", ["-j", "route", "show", "match", t.address], { ...netnsOpt, timeoutMs: 3_000 });
             const routes = JSON.parse(main.stdout) as { dst: string; dev?: string; protocol?: string; metric?: number; gateway?: string }[];
             const used = routes.filter((x) => x.dst !== "default" && x.dev === rt.dev && (x.gateway ?? "") === (rt.gateway ?? "")).sort((a, b) => (a.metric ?? 0) - (b.metric ?? 0))[0];
-            actual = rt.dev === "sy-vxlan" ? "vxlan" : rt.dev === "sy-ipip" ? "ipip" : used?.protocol === "bird" ? "bgp" : "native";
+            actual = transportInKernel(rt.dev, used?.protocol);
           } catch {
             actual = "unknown";
           }

@@ -6,7 +6,7 @@ import { MODES, type Mode } from "../api/cluster-network";
 import { ClusterNetworkGVK } from "../kube/kinds";
 import { controlOp, needsRetry, type ClusterNetworkView, type PatchOp } from "../migration/controls";
 import { describeProgress } from "../migration/progress";
-
+import { migrationSpecPatch } from "../migration/spec-patch";
 
 export interface MigrateOptions {
   to?: string;
@@ -48,19 +48,14 @@ export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
     return 2;
   }
   const spec = cn.spec ?? {};
-  const ops: PatchOp[] = [{ op: spec["mode"] === undefined ? "add" : "replace", path: "/spec/mode", value: to }];
   // Keep the spec valid for the new mode: mode-specific blocks move with the mode.
-  if (to !== "vxlan" && spec["vxlan"] !== undefined) ops.push({ op: "remove", path: "/spec/vxlan" });
-  if (to !== "bgp" && spec["bgp"] !== undefined) ops.push({ op: "remove", path: "/spec/bgp" });
-  if ((to === "host-gw" || to === "bgp") && spec["crossSubnet"] === true) ops.push({ op: "replace", path: "/spec/crossSubnet", value: false });
-  if (to === "bgp" && spec["bgp"] === undefined) {
-    ops.push({ op: "add", path: "/spec/bgp", value: { asNumber: Number(opts.bgpAs ?? 64512), topology: opts.bgpTopology ?? "full-mesh" } });
-  }
-  const migration = (spec["migration"] ?? {}) as Record<string, unknown>;
-  const mig: Record<string, unknown> = { ...migration };
-  if (opts.canary !== undefined) mig["canary"] = { nodes: Number(opts.canary) };
-  if (opts.batch !== undefined) mig["batchSize"] = /^\d+$/.test(opts.batch) ? Number(opts.batch) : opts.batch;
-  if (opts.canary !== undefined || opts.batch !== undefined) ops.push({ op: spec["migration"] === undefined ? "add" : "replace", path: "/spec/migration", value: mig });
+  const rollout: Record<string, unknown> = {};
+  if (opts.canary !== undefined) rollout["canary"] = { nodes: Number(opts.canary) };
+  if (opts.batch !== undefined) rollout["batchSize"] = /^\d+$/.test(opts.batch) ? Number(opts.batch) : opts.batch;
+  const ops: PatchOp[] = migrationSpecPatch(spec, to, {
+    defaults: { bgp: { asNumber: Number(opts.bgpAs ?? 64512), topology: opts.bgpTopology ?? "full-mesh" } },
+    rollout,
+  });
   if (spec["mode"] === to && cn.status?.activeMode === to) {
     console.log(`ClusterNetwork ${opts.name} already runs ${to}: nothing to migrate.`);
     return 0;

@@ -1,6 +1,8 @@
 // The routing plan: for one node, the devices, routes, FDB and neighbour entries (and BIRD settings) that
 // carry pod traffic to every peer. Compiled (pure) by compileRoutingPlan; applied by the agent, which owns
-// exactly what a plan lists and removes what no longer appears in it.
+// exactly what a plan lists and removes what no longer appears in it. What is specific to one mode (its
+// device's attributes, its overhead, how it reaches a peer) lives in that mode's folder under src/modes;
+// this file only says what every room needs to read a plan.
 import type { ClusterNetworkSpec, Mode } from "../api/cluster-network";
 
 /** Route protocol number marking the routes Switchyard owns (`ip route ... proto 77`); BIRD's are `proto bird`. */
@@ -20,9 +22,18 @@ export const METRIC = {
   standby: 200,
 } as const;
 
-export type Transport = "vxlan" | "ipip" | "native" | "bgp";
+/**
+ * How packets cross from a node to a peer: `native` (plain routing over the underlay: host-gw, and
+ * crossSubnet within a subnet), or the transport of the mode named so (vxlan, ipip: encapsulation; bgp:
+ * routes BIRD learns). src/modes/registry.ts maps each transport to the backend that provides it.
+ */
+export type Transport = Mode | "native";
 
-export const MODE_OVERHEAD: Readonly<Record<Mode, number>> = { vxlan: 50, ipip: 20, "host-gw": 0, bgp: 0 };
+/**
+ * The settings block of each mode that has one, by mode name (spec.vxlan, spec.bgp): the spec's, or the
+ * source mode's kept from before a migration (status.activeConfig).
+ */
+export type ModeSettings = { readonly [M in Extract<keyof ClusterNetworkSpec, Mode>]?: ClusterNetworkSpec[M] };
 
 export interface RoutingNode {
   readonly name: string;
@@ -48,21 +59,18 @@ export interface RoutingInput {
   readonly borrowed?: readonly { readonly ip: string; readonly node: string }[];
 }
 
-export interface VxlanDevice {
+/**
+ * A tunnel device a mode keeps on a node (`devices.<mode>` in the plan). Every device has a name and an
+ * MTU, and may have a MAC and its own address; the rest of its attributes are the mode's
+ * (src/modes/<mode>/device.ts describes them and how the agent creates and checks the device).
+ */
+export interface PlanDevice {
   readonly name: string;
-  readonly vni: number;
-  readonly port: number;
-  readonly mac: string;
-  readonly local: string;
-  /** The device's own address: the first address of the node's block, /32. */
+  readonly mtu: number;
+  /** The link's MAC, when the mode fixes it (the agent corrects it in place). */
+  readonly mac?: string;
+  /** The device's own address, /32 (the agent keeps exactly this one on a device that owns its addresses). */
   readonly address?: string;
-  readonly mtu: number;
-}
-
-export interface IpipDevice {
-  readonly name: string;
-  readonly local: string;
-  readonly mtu: number;
 }
 
 export interface PlanRoute {
@@ -71,7 +79,8 @@ export interface PlanRoute {
   readonly dev?: string;
   readonly onlink?: boolean;
   readonly metric: number;
-  readonly transport: Exclude<Transport, "bgp">;
+  /** The transport the route sends with (a static route: native or a tunnel, never a daemon's). */
+  readonly transport: Transport;
   /** The peer node this route reaches (for the comment-like audit trail and status). */
   readonly peer: string;
 }
@@ -110,6 +119,15 @@ export interface BgpPlan {
   readonly underlayInterface: string;
 }
 
+/** The parts of a plan that belong to one mode beyond devices and entries (bgp: BIRD's configuration). */
+export type ModePlanParts = Pick<RoutingPlan, "bgp">;
+
+/** A problem of a node with its mode: becomes a condition on the node and the ClusterNetwork. */
+export interface PlanDiagnostic {
+  readonly reason: string;
+  readonly message: string;
+}
+
 export interface PeerDecision {
   readonly peer: string;
   /** How this node sends to the peer; `none` when the mode cannot serve this pair. */
@@ -126,13 +144,15 @@ export interface RoutingPlan {
   readonly podMtu: number;
   /** The node's health address (its block's first address), kept on lo: peers probe it through pod routes. */
   readonly healthAddress?: string;
-  readonly devices: { readonly vxlan?: VxlanDevice; readonly ipip?: IpipDevice };
+  /** The tunnel device of every mode in use that has one, keyed by mode (devices.vxlan, devices.ipip). */
+  readonly devices: { readonly [M in Mode]?: PlanDevice };
   readonly neighbors: readonly PlanNeighbor[];
   readonly fdb: readonly PlanFdb[];
   readonly routes: readonly PlanRoute[];
   readonly peers: readonly PeerDecision[];
+  /** BIRD's configuration, when bgp is in use (a mode's own part of the plan: see ModePlanParts). */
   readonly bgp?: BgpPlan;
   readonly nat: { readonly enabled: boolean; readonly podCIDRs: readonly string[]; readonly nodeIP: string };
   /** Problems of this node with the mode: become a condition on the node and the ClusterNetwork. */
-  readonly diagnostics: readonly { readonly reason: string; readonly message: string }[];
+  readonly diagnostics: readonly PlanDiagnostic[];
 }

@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterNetworkSpecSchema, type Mode } from "../../src/api/cluster-network";
-import { compileRoutingPlan, vtepMac } from "../../src/compile/routing/compile-routing";
+import { compileRoutingPlan } from "../../src/compile/routing/compile-routing";
+import { vtepMac } from "../../src/modes/vxlan";
 import { METRIC, type RoutingInput, type RoutingPlan } from "../../src/model/routing-plan";
 import { runCommand, runOk } from "../../src/base/exec";
 import { waitFor } from "../../src/base/wait";

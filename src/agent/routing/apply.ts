@@ -1,14 +1,14 @@
 // Why: the agent's routing side makes one node's kernel match its RoutingPlan, and nothing else. The order
 // is the one that loses no packet (kernel-lab.md §7, ARCHITECTURE "mixed modes interoperate"):
 //   1. sysctls: ip_forward on, rp_filter loose (strict drops the asymmetric paths of a mixed cluster);
-//   2. devices (sy-vxlan, sy-ipip), their address, MTU, up: receiving works before anyone sends to us;
+//   2. devices (each mode's: sy-vxlan, sy-ipip), address, MTU, up: receiving works before anyone sends to us;
 //   3. FDB and permanent neighbour entries: the encapsulation targets exist before a route points there;
 //   4. routes (`proto 77`, keyed by (dst, metric)): a new transport's route is added next to the old one,
 //      and the better metric wins the moment it exists (no delete-then-add gap);
 //   5. NAT (`ip switchyard_nat`, one `nft -f` transaction);
 // then removals in reverse: stale routes first, stale FDB/neighbour entries, and devices LAST, because
 // in-flight packets and peers that have not switched yet still arrive encapsulated and need decap.
-// Ownership: only `proto 77` routes of the main table, the devices `sy-vxlan`/`sy-ipip` and the permanent
+// Ownership: only `proto 77` routes of the main table, the modes' devices (`sy-vxlan`/`sy-ipip`) and the permanent
 // entries on them, the `ip switchyard_nat` table, and the three sysctls. Kernel, BIRD, CNI (pod /32) and
 // admin routes are never touched; a planned route whose key a foreign route holds is reported, not taken.
 // Every stage diffs against state read back from the kernel, so an unchanged plan issues no change at all
@@ -17,7 +17,8 @@ import { renderNatTable } from "../../render/nat";
 import type { PlanRoute, RoutingPlan } from "../../model/routing-plan";
 import { runCommand } from "../../base/exec";
 import { runBatch, type BatchResult } from "./batch";
-import { checkPlanForKernel, diffDevices, diffFdb, diffNeighbors, diffRoutes, diffSysctls, natTableMatches, OWNED_DEVICES, sysctlKeys } from "./diff";
+import { MODE_DEVICES, OWNED_DEVICES } from "../../modes/registry";
+import { checkPlanForKernel, diffDevices, diffFdb, diffNeighbors, diffRoutes, diffSysctls, natTableMatches, sysctlKeys } from "./diff";
 import { readFdb, readLinks, readMainRoutes, readNeighbors, readNftTable, readSysctls, type KernelLink, type ReadResult } from "./kernel-state";
 import type { Capabilities } from "../capabilities";
 
@@ -50,7 +51,7 @@ export interface ApplyReport {
 
 export interface ApplyOptions {
   /** From detectCapabilities: a device the kernel cannot create is skipped with a DeviceUnsupported error instead of tried. */
-  readonly capabilities?: Pick<Capabilities, "vxlan" | "ipip">;
+  readonly capabilities?: Partial<Capabilities>;
   /** Apply the NAT table (default true). */
   readonly nat?: boolean;
 }
@@ -169,20 +170,18 @@ async function applyRoutingPlanNow(netns: string | undefined, plan: RoutingPlan,
   // 2. devices (creation, attribute fixes, address); the kernel may lack a device type.
   let effectivePlan = plan;
   const unsupported: string[] = [];
-  if (plan.devices.ipip && opts.capabilities?.ipip === false) unsupported.push(plan.devices.ipip.name);
-  if (plan.devices.vxlan && opts.capabilities?.vxlan === false) unsupported.push(plan.devices.vxlan.name);
+  const devices: RoutingPlan["devices"] = { ...plan.devices };
+  for (const { mode, device } of MODE_DEVICES) {
+    const entry = plan.devices[mode];
+    if (entry && opts.capabilities?.[device.capability] === false) {
+      unsupported.push(entry.name);
+      delete (devices as Record<string, unknown>)[mode];
+    }
+  }
   for (const name of unsupported) {
     errors.push({ stage: "devices", reason: "DeviceUnsupported", message: `the kernel cannot create ${name} (see the node's capabilities); its routes are skipped` });
   }
-  if (unsupported.length > 0) {
-    effectivePlan = {
-      ...plan,
-      devices: {
-        ...(plan.devices.vxlan && !unsupported.includes(plan.devices.vxlan.name) ? { vxlan: plan.devices.vxlan } : {}),
-        ...(plan.devices.ipip && !unsupported.includes(plan.devices.ipip.name) ? { ipip: plan.devices.ipip } : {}),
-      },
-    };
-  }
+  if (unsupported.length > 0) effectivePlan = { ...plan, devices };
   const dev = diffDevices(effectivePlan, links, underlay);
   for (const e of dev.errors) errors.push({ stage: "devices", reason: "UnderlayNotFound", message: e });
   // A device kept only because an unsupported plan device shares its name must not be deleted below.

@@ -1,8 +1,12 @@
 // The ownership and key rules of the routing apply, without a kernel: plan + parsed kernel state -> batch lines.
 import { describe, expect, it } from "vitest";
-import { METRIC, type PlanRoute, type RoutingPlan } from "../../model/routing-plan";
-import { checkPlanForKernel, diffFdb, diffNeighbors, diffRoutes, diffSysctls, natTableMatches } from "./diff";
-import type { KernelRoute, NftListing } from "./kernel-state";
+import { ClusterNetworkSpecSchema, type Mode } from "../../api/cluster-network";
+import { compileRoutingPlan } from "../../compile/routing/compile-routing";
+import { METRIC, type PlanRoute, type RoutingNode, type RoutingPlan } from "../../model/routing-plan";
+import { MODE_DEVICES } from "../../modes/registry";
+import { vtepMac } from "../../modes/vxlan";
+import { checkPlanForKernel, diffDevices, diffFdb, diffNeighbors, diffRoutes, diffSysctls, natTableMatches } from "./diff";
+import type { KernelLink, KernelRoute, NftListing } from "./kernel-state";
 
 const route = (dst: string, metric: number, extra: Partial<PlanRoute> = {}): PlanRoute => ({ dst, metric, via: "192.168.10.12", transport: "native", peer: "n2", ...extra });
 const kernel = (dst: string, metric: number, protocol: string, extra: Partial<KernelRoute> = {}): KernelRoute => ({ dst, metric, protocol, gateway: "192.168.10.12", dev: "eth0", onlink: false, type: "unicast", ...extra });
@@ -100,5 +104,83 @@ describe("checkPlanForKernel", () => {
     };
     expect(checkPlanForKernel(plan)).toEqual(['routes[0].dst: not an IPv4 CIDR: "10.244.2.0/24\\nlink del eth0"']);
     expect(checkPlanForKernel({ ...plan, routes: [route("10.244.2.0/24", 50)] })).toEqual([]);
+  });
+});
+
+describe("diffDevices, for every mode's device (src/modes/registry.ts)", () => {
+  const underlay: KernelLink = { name: "eth0", up: true, mtu: 1500, mac: "02:00:00:00:00:01", kind: "veth", info: {}, ipv4: ["192.168.10.11/24"], ipv4Labels: {} };
+  const lo: KernelLink = { name: "lo", up: true, mtu: 65536, info: {}, ipv4: ["127.0.0.1/8"], ipv4Labels: { "127.0.0.1/8": "lo" } };
+  const nodes: RoutingNode[] = [
+    { name: "n1", labels: {}, ip: "192.168.10.11", underlayCIDR: "192.168.10.0/24", block: "10.244.1.0/24", mode: "vxlan" },
+    { name: "n2", labels: {}, ip: "192.168.10.12", underlayCIDR: "192.168.10.0/24", block: "10.244.2.0/24", mode: "vxlan" },
+  ];
+  const planOf = (mode: Mode): RoutingPlan =>
+    compileRoutingPlan({ spec: ClusterNetworkSpecSchema.parse({ podCIDRs: ["10.244.0.0/16"], blockSize: 24, mode }), nodes: nodes.map((n) => ({ ...n, mode })), modesInUse: [mode] }, "n1");
+  const mac = vtepMac("n1");
+  /** Per device mode: the lines on an empty node, and the link the kernel shows once they ran. */
+  const CASES: Record<string, { create: string[]; created: KernelLink }> = {
+    vxlan: {
+      create: [
+        `link add sy-vxlan address ${mac} mtu 1450 type vxlan id 1 local 192.168.10.11 dev eth0 dstport 8472 nolearning`,
+        "link set dev sy-vxlan up",
+        "addr add 10.244.1.0/32 dev sy-vxlan",
+        "addr add 10.244.1.0/32 dev lo label lo:sy",
+      ],
+      created: { name: "sy-vxlan", up: true, mtu: 1450, mac, kind: "vxlan", info: { id: 1, port: 8472, local: "192.168.10.11", link: "eth0", learning: false }, ipv4: ["10.244.1.0/32"], ipv4Labels: {} },
+    },
+    ipip: {
+      create: ["link add sy-ipip mtu 1480 type ipip local 192.168.10.11", "link set dev sy-ipip up", "addr add 10.244.1.0/32 dev lo label lo:sy"],
+      created: { name: "sy-ipip", up: true, mtu: 1480, kind: "ipip", info: { local: "192.168.10.11" }, ipv4: [], ipv4Labels: {} },
+    },
+  };
+
+  it("covers every device the registry lists", () => {
+    expect(MODE_DEVICES.map((d) => d.mode)).toEqual(Object.keys(CASES));
+  });
+
+  describe.each(MODE_DEVICES.map((d) => [d.mode, d.device.name] as const))("%s (%s)", (mode, name) => {
+    const c = CASES[mode]!;
+    const plan = planOf(mode);
+    const healthOnLo: KernelLink = { ...lo, ipv4: [...lo.ipv4, "10.244.1.0/32"], ipv4Labels: { ...lo.ipv4Labels, "10.244.1.0/32": "lo:sy" } };
+
+    it("creates the device on a node that has only its underlay", () => {
+      expect(diffDevices(plan, [lo, underlay], "eth0")).toEqual({ apply: c.create, remove: [], created: [name], removed: [], errors: [] });
+    });
+
+    it("changes nothing once the device is there as planned", () => {
+      expect(diffDevices(plan, [healthOnLo, underlay, c.created], "eth0")).toEqual({ apply: [], remove: [], created: [], removed: [], errors: [] });
+    });
+
+    it("deletes and re-creates a link of that name that is not the planned device", () => {
+      const wrong: KernelLink = { name, up: true, mtu: 1500, kind: "dummy", info: {}, ipv4: [], ipv4Labels: {} };
+      const d = diffDevices(plan, [healthOnLo, underlay, wrong], "eth0");
+      expect(d.apply).toEqual([`link del dev ${name}`, ...c.create.filter((l) => !l.endsWith("label lo:sy"))]);
+      expect(d.created).toEqual([name]);
+    });
+
+    it("fixes MTU and state in place on the planned device", () => {
+      const d = diffDevices(plan, [healthOnLo, underlay, { ...c.created, mtu: 1500, up: false }], "eth0");
+      expect(d.apply).toEqual([`link set dev ${name} mtu ${c.created.mtu} up`]);
+      expect(d.created).toEqual([]);
+    });
+
+    it("removes it, last, from a node whose plan no longer has it", () => {
+      const d = diffDevices(planOf("host-gw"), [healthOnLo, underlay, c.created], "eth0");
+      expect(d).toEqual({ apply: [], remove: [`link del dev ${name}`], created: [], removed: [name], errors: [] });
+    });
+  });
+
+  it("vxlan needs the underlay interface: without one it is reported, not created (and not removed)", () => {
+    const d = diffDevices(planOf("vxlan"), [lo], undefined);
+    expect(d.errors).toEqual(["cannot create sy-vxlan: no interface holds the node address 192.168.10.11"]);
+    expect(d.apply).toEqual(["addr add 10.244.1.0/32 dev lo label lo:sy"]);
+    expect(d.removed).toEqual([]);
+  });
+
+  it("vxlan owns its address: a stray one goes in the removal stage; ipip's addresses are left alone", () => {
+    const vx = CASES["vxlan"]!.created;
+    expect(diffDevices(planOf("vxlan"), [lo, underlay, { ...vx, ipv4: ["10.244.1.0/32", "10.9.9.9/32"] }], "eth0").remove).toEqual(["addr del 10.9.9.9/32 dev sy-vxlan"]);
+    const ip = CASES["ipip"]!.created;
+    expect(diffDevices(planOf("ipip"), [lo, underlay, { ...ip, ipv4: ["10.9.9.9/32"] }], "eth0").remove).toEqual([]);
   });
 });

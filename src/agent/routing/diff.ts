@@ -3,15 +3,16 @@
 // - routes: we own exactly the main-table routes with `proto 77`; a route's key is (dst, metric), as the
 //   kernel keys IPv4 routes, so a `replace` with another metric ADDS a route (that is how transports stack
 //   during a migration) and a planned key held by someone else's route is a conflict, never overwritten;
-// - devices: we own `sy-vxlan` and `sy-ipip` (the names the compiler emits) and nothing else;
+// - devices: we own the modes' devices (OWNED_DEVICES in src/modes/registry.ts: sy-vxlan, sy-ipip) and
+//   nothing else; how each is created and matched is its mode's (src/modes/<mode>/device.ts);
 // - FDB and neighbour entries: the permanent ones on our devices (dynamic ones are the kernel's and age out);
 // - sysctls: ip_forward on, rp_filter never strict (loose = 2; 0 is left alone), kernel-lab pitfall 9.
 import { parseCidr, parseIPv4 } from "../../api/ipv4";
-import { IPIP_DEVICE, VXLAN_DEVICE } from "../../compile/routing/compile-routing";
+import type { PlanValueChecks } from "../../modes/backend";
+import { MODE_DEVICES, OWNED_DEVICES } from "../../modes/registry";
 import { SWITCHYARD_RTPROTO, type PlanFdb, type PlanNeighbor, type PlanRoute, type RoutingPlan } from "../../model/routing-plan";
 import { deviceSysctlKey, normalizeDst, type KernelFdb, type KernelLink, type KernelNeighbor, type KernelRoute, type NftListing } from "./kernel-state";
 
-export const OWNED_DEVICES: readonly string[] = [VXLAN_DEVICE, IPIP_DEVICE];
 /** Label of the one address Switchyard owns on lo: the node's health address. */
 export const HEALTH_LABEL = "lo:sy";
 const PROTO = String(SWITCHYARD_RTPROTO);
@@ -36,57 +37,47 @@ const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
  */
 export function checkPlanForKernel(plan: RoutingPlan): string[] {
   const problems: string[] = [];
-  const ip = (v: string | undefined, what: string): void => {
-    if (v !== undefined && parseIPv4(v) === undefined) problems.push(`${what}: not an IPv4 address: ${JSON.stringify(v)}`);
+  const check: PlanValueChecks = {
+    ip(v, what) {
+      if (v !== undefined && parseIPv4(v) === undefined) problems.push(`${what}: not an IPv4 address: ${JSON.stringify(v)}`);
+    },
+    cidrOrIp(v, what) {
+      if (parseCidr(v) === undefined && parseIPv4(v) === undefined) problems.push(`${what}: not an IPv4 CIDR: ${JSON.stringify(v)}`);
+    },
+    mac(v, what) {
+      if (!MAC_RE.test(v)) problems.push(`${what}: not a MAC address: ${JSON.stringify(v)}`);
+    },
+    int(v, min, max, what) {
+      if (!Number.isInteger(v) || v < min || v > max) problems.push(`${what}: ${v} is not an integer in ${min}..${max}`);
+    },
+    ownedDevice(v, what) {
+      if (!OWNED_DEVICES.includes(v)) problems.push(`${what}: ${JSON.stringify(v)} is not a device Switchyard owns (${OWNED_DEVICES.join(", ")})`);
+    },
   };
-  const cidrOrIp = (v: string, what: string): void => {
-    if (parseCidr(v) === undefined && parseIPv4(v) === undefined) problems.push(`${what}: not an IPv4 CIDR: ${JSON.stringify(v)}`);
-  };
-  const mac = (v: string, what: string): void => {
-    if (!MAC_RE.test(v)) problems.push(`${what}: not a MAC address: ${JSON.stringify(v)}`);
-  };
-  const owned = (v: string, what: string): void => {
-    if (!OWNED_DEVICES.includes(v)) problems.push(`${what}: ${JSON.stringify(v)} is not a device Switchyard owns (${OWNED_DEVICES.join(", ")})`);
-  };
-  const int = (v: number, min: number, max: number, what: string): void => {
-    if (!Number.isInteger(v) || v < min || v > max) problems.push(`${what}: ${v} is not an integer in ${min}..${max}`);
-  };
-  ip(plan.nodeIP, "nodeIP");
-  const vx = plan.devices.vxlan;
-  if (vx) {
-    owned(vx.name, "devices.vxlan.name");
-    int(vx.vni, 1, 16_777_215, "devices.vxlan.vni");
-    int(vx.port, 1, 65_535, "devices.vxlan.port");
-    int(vx.mtu, 68, 65_535, "devices.vxlan.mtu");
-    mac(vx.mac, "devices.vxlan.mac");
-    ip(vx.local, "devices.vxlan.local");
-    if (vx.address !== undefined) cidrOrIp(vx.address, "devices.vxlan.address");
+  check.ip(plan.nodeIP, "nodeIP");
+  for (const { mode, device } of MODE_DEVICES) {
+    const entry = plan.devices[mode];
+    if (entry) device.checkEntry(entry, `devices.${mode}`, check);
   }
-  if (plan.healthAddress !== undefined) ip(plan.healthAddress, "healthAddress");
-  const ipip = plan.devices.ipip;
-  if (ipip) {
-    owned(ipip.name, "devices.ipip.name");
-    int(ipip.mtu, 68, 65_535, "devices.ipip.mtu");
-    ip(ipip.local, "devices.ipip.local");
-  }
+  if (plan.healthAddress !== undefined) check.ip(plan.healthAddress, "healthAddress");
   plan.fdb.forEach((f, i) => {
-    owned(f.dev, `fdb[${i}].dev`);
-    mac(f.mac, `fdb[${i}].mac`);
-    ip(f.dst, `fdb[${i}].dst`);
+    check.ownedDevice(f.dev, `fdb[${i}].dev`);
+    check.mac(f.mac, `fdb[${i}].mac`);
+    check.ip(f.dst, `fdb[${i}].dst`);
   });
   plan.neighbors.forEach((n, i) => {
-    owned(n.dev, `neighbors[${i}].dev`);
-    mac(n.mac, `neighbors[${i}].mac`);
-    ip(n.ip, `neighbors[${i}].ip`);
+    check.ownedDevice(n.dev, `neighbors[${i}].dev`);
+    check.mac(n.mac, `neighbors[${i}].mac`);
+    check.ip(n.ip, `neighbors[${i}].ip`);
   });
   plan.routes.forEach((r, i) => {
-    cidrOrIp(r.dst, `routes[${i}].dst`);
-    ip(r.via, `routes[${i}].via`);
+    check.cidrOrIp(r.dst, `routes[${i}].dst`);
+    check.ip(r.via, `routes[${i}].via`);
     if (r.dev !== undefined && !IFNAME_RE.test(r.dev)) problems.push(`routes[${i}].dev: not an interface name: ${JSON.stringify(r.dev)}`);
-    int(r.metric, 0, 4_294_967_295, `routes[${i}].metric`);
+    check.int(r.metric, 0, 4_294_967_295, `routes[${i}].metric`);
   });
-  ip(plan.nat.nodeIP, "nat.nodeIP");
-  plan.nat.podCIDRs.forEach((c, i) => cidrOrIp(c, `nat.podCIDRs[${i}]`));
+  check.ip(plan.nat.nodeIP, "nat.nodeIP");
+  plan.nat.podCIDRs.forEach((c, i) => check.cidrOrIp(c, `nat.podCIDRs[${i}]`));
   return problems;
 }
 
@@ -133,10 +124,6 @@ export interface DeviceDiff {
   readonly errors: readonly string[];
 }
 
-function info(link: KernelLink, key: string): unknown {
-  return link.info[key];
-}
-
 export function diffDevices(plan: RoutingPlan, links: readonly KernelLink[], underlayDev: string | undefined): DeviceDiff {
   const apply: string[] = [];
   const remove: string[] = [];
@@ -145,59 +132,38 @@ export function diffDevices(plan: RoutingPlan, links: readonly KernelLink[], und
   const errors: string[] = [];
   const byName = new Map(links.map((l) => [l.name, l]));
 
-  const ensureUp = (name: string, cur: KernelLink | undefined, mac: string | undefined, mtu: number): void => {
-    if (!cur) return;
+  const ensureUp = (name: string, cur: KernelLink, mac: string | undefined, mtu: number): void => {
     const parts: string[] = [];
     if (mac !== undefined && cur.mac !== mac.toLowerCase()) parts.push(`address ${mac}`);
     if (cur.mtu !== mtu) parts.push(`mtu ${mtu}`);
     if (!cur.up) parts.push("up");
     if (parts.length > 0) apply.push(`link set dev ${name} ${parts.join(" ")}`);
   };
-  const ensureAddress = (name: string, cur: KernelLink | undefined, address: string | undefined): void => {
+  const ensureAddress = (name: string, cur: KernelLink, address: string | undefined): void => {
     const want = address === undefined ? undefined : address.includes("/") ? address : `${address}/32`;
-    const have = cur?.ipv4 ?? [];
+    const have = cur.ipv4;
     if (want !== undefined && !have.includes(want)) apply.push(`addr add ${want} dev ${name}`);
     for (const a of have) if (a !== want) remove.push(`addr del ${a} dev ${name}`);
   };
 
-  const vx = plan.devices.vxlan;
-  if (vx) {
-    const cur = byName.get(vx.name);
-    if (!underlayDev) {
-      errors.push(`cannot create ${vx.name}: no interface holds the node address ${plan.nodeIP}`);
-    } else {
-      const matches =
-        cur !== undefined &&
-        cur.kind === "vxlan" &&
-        info(cur, "id") === vx.vni &&
-        info(cur, "port") === vx.port &&
-        info(cur, "local") === vx.local &&
-        info(cur, "link") === underlayDev &&
-        info(cur, "learning") === false;
-      if (!matches) {
-        if (cur) apply.push(`link del dev ${vx.name}`);
-        apply.push(`link add ${vx.name} address ${vx.mac} mtu ${vx.mtu} type vxlan id ${vx.vni} local ${vx.local} dev ${underlayDev} dstport ${vx.port} nolearning`);
-        apply.push(`link set dev ${vx.name} up`);
-        if (vx.address !== undefined) apply.push(`addr add ${vx.address}/32 dev ${vx.name}`);
-        created.push(vx.name);
-      } else {
-        ensureUp(vx.name, cur, vx.mac, vx.mtu);
-        ensureAddress(vx.name, cur, vx.address);
-      }
+  // Each planned device (its mode says how it is created and what must match for an existing link to stay).
+  const planned = new Set<string>();
+  for (const { mode, device } of MODE_DEVICES) {
+    const entry = plan.devices[mode];
+    if (!entry) continue;
+    planned.add(entry.name);
+    if (device.needsUnderlay && !underlayDev) {
+      errors.push(`cannot create ${entry.name}: no interface holds the node address ${plan.nodeIP}`);
+      continue;
     }
-  }
-
-  const ipip = plan.devices.ipip;
-  if (ipip) {
-    const cur = byName.get(ipip.name);
-    const matches = cur !== undefined && cur.kind === "ipip" && info(cur, "local") === ipip.local;
-    if (!matches) {
-      if (cur) apply.push(`link del dev ${ipip.name}`);
-      apply.push(`link add ${ipip.name} mtu ${ipip.mtu} type ipip local ${ipip.local}`);
-      apply.push(`link set dev ${ipip.name} up`);
-      created.push(ipip.name);
+    const cur = byName.get(entry.name);
+    if (cur === undefined || !device.matches(entry, cur, underlayDev)) {
+      if (cur) apply.push(`link del dev ${entry.name}`);
+      apply.push(...device.createCommands(entry, underlayDev));
+      created.push(entry.name);
     } else {
-      ensureUp(ipip.name, cur, undefined, ipip.mtu);
+      ensureUp(entry.name, cur, entry.mac, entry.mtu);
+      if (device.ownsAddresses) ensureAddress(entry.name, cur, entry.address);
     }
   }
 
@@ -211,7 +177,6 @@ export function diffDevices(plan: RoutingPlan, links: readonly KernelLink[], und
     for (const a of have) if (a !== want) remove.push(`addr del ${a} dev lo label ${HEALTH_LABEL}`);
   }
 
-  const planned = new Set([vx?.name, ipip?.name].filter((n): n is string => n !== undefined));
   for (const name of OWNED_DEVICES) {
     if (!planned.has(name) && byName.has(name)) {
       remove.push(`link del dev ${name}`);

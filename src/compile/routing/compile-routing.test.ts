@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ClusterNetworkSpecSchema, type Mode } from "../../api/cluster-network";
-import { compileRoutingPlan, refusedPeers, vtepMac } from "./compile-routing";
+import { compileRoutingPlan, refusedPeers } from "./compile-routing";
+import { vtepMac } from "../../modes/vxlan";
 import { METRIC, type RoutingInput, type RoutingNode } from "../../model/routing-plan";
 
 /** 4 nodes over 2 subnets: n1..n3 on 192.168.10.0/24, n4 on 192.168.20.0/24. */

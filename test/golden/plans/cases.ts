@@ -9,7 +9,8 @@ import { compileClusterPlans, type ClusterPlanInput } from "../../../src/compile
 import { type ClusterNode } from "../../../src/model/cluster";
 import type { NamespaceInfo, PodInfo } from "../../../src/model/cluster";
 import type { RoutingPlan } from "../../../src/model/routing-plan";
-import { checkPlanForKernel, diffDevices, diffFdb, diffNeighbors, diffRoutes, OWNED_DEVICES } from "../../../src/agent/routing/diff";
+import { checkPlanForKernel, diffDevices, diffFdb, diffNeighbors, diffRoutes } from "../../../src/agent/routing/diff";
+import { OWNED_DEVICES } from "../../../src/modes/registry";
 import type { KernelLink } from "../../../src/agent/routing/kernel-state";
 
 export interface PlanGoldenCase {

@@ -10,7 +10,9 @@
 // Output: `ok - ...` / `not ok - ...` per check, `# ...` notes, then `N passed, M failed`. Exit 0 when all
 // passed, 1 when some failed (the guest's /init prints a failing verdict itself for any other exit).
 import { ClusterNetworkSpecSchema, type Mode } from "../../../src/api/cluster-network";
-import { compileRoutingPlan, IPIP_DEVICE, VXLAN_DEVICE } from "../../../src/compile/routing/compile-routing";
+import { compileRoutingPlan } from "../../../src/compile/routing/compile-routing";
+import { IPIP_DEVICE } from "../../../src/modes/ipip";
+import { VXLAN_DEVICE } from "../../../src/modes/vxlan";
 import type { RoutingInput, RoutingPlan } from "../../../src/model/routing-plan";
 import { applyRoutingPlan, type ApplyReport } from "../../../src/agent/routing/apply";
 import { mapBounded } from "../../../src/base/limit";
