@@ -1,9 +1,10 @@
 // Leader election on a coordination.k8s.io/v1 Lease, so two controller replicas never fight over the
 // NodeNetworks: only the holder publishes. Acquire and renew are compare-and-swap writes (a JSON patch
 // whose first op tests the resourceVersion), so two candidates cannot both win the same round.
-import { GenericKind, K8s } from "kubernetes-fluent-client";
-import { LeaseGVK } from "./kinds";
 import type { Logger } from "../base/log";
+import type { KubeClient } from "./client";
+import { KfcClient } from "./kfc-client";
+import type { KObj } from "./store";
 
 export interface LeaderOptions {
   readonly namespace: string;
@@ -14,6 +15,8 @@ export interface LeaderOptions {
   readonly log: Logger;
   readonly onChange: (leader: boolean) => void;
   readonly now?: () => number;
+  /** The API (kubernetes-fluent-client unless given). */
+  readonly client?: KubeClient;
 }
 
 type Lease = { metadata?: { resourceVersion?: string }; spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number; leaseTransitions?: number } };
@@ -28,7 +31,11 @@ export class LeaderElector {
   private stopped = false;
   private lastRenew = 0;
 
-  constructor(private readonly opts: LeaderOptions) {}
+  private readonly client: KubeClient;
+
+  constructor(private readonly opts: LeaderOptions) {
+    this.client = opts.client ?? new KfcClient();
+  }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
@@ -38,12 +45,8 @@ export class LeaderElector {
     return this.leader && this.now() - this.lastRenew < this.opts.leaseDurationSec * 1000;
   }
 
-  /** kfc: a name in the filters is for Patch; Get takes it as an argument instead. */
-  private api() {
-    return K8s(GenericKind, { kindOverride: LeaseGVK, name: this.opts.name, namespace: this.opts.namespace });
-  }
-  private list() {
-    return K8s(GenericKind, { kindOverride: LeaseGVK, namespace: this.opts.namespace });
+  private ref() {
+    return { name: this.opts.name, namespace: this.opts.namespace };
   }
 
   private set(leader: boolean): void {
@@ -58,20 +61,15 @@ export class LeaderElector {
   async tryAcquireOrRenew(): Promise<boolean> {
     const now = this.now();
     const spec = { holderIdentity: this.opts.identity, leaseDurationSeconds: this.opts.leaseDurationSec, renewTime: microTime(now) };
-    let lease: Lease | undefined;
-    try {
-      lease = (await this.list().Get(this.opts.name)) as Lease;
-    } catch (e) {
-      if ((e as { status?: number }).status !== 404) throw e;
-    }
+    const lease = (await this.client.get("Lease", this.ref())) as Lease | undefined;
     if (!lease) {
       try {
-        await K8s(GenericKind, { kindOverride: LeaseGVK }).Create({
+        await this.client.create("Lease", {
           apiVersion: "coordination.k8s.io/v1",
           kind: "Lease",
           metadata: { name: this.opts.name, namespace: this.opts.namespace },
           spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
-        } as GenericKind);
+        } as KObj);
         this.lastRenew = now;
         return true;
       } catch (e) {
@@ -85,7 +83,7 @@ export class LeaderElector {
     if (holder !== this.opts.identity && !expired) return false;
     const transitions = (lease.spec?.leaseTransitions ?? 0) + (holder === this.opts.identity ? 0 : 1);
     try {
-      await this.api().Patch([
+      await this.client.patch("Lease", this.ref(), [
         { op: "test", path: "/metadata/resourceVersion", value: lease.metadata?.resourceVersion ?? "" },
         { op: "replace", path: "/spec", value: { ...spec, leaseTransitions: transitions, ...(holder === this.opts.identity ? {} : { acquireTime: microTime(now) }) } },
       ]);
@@ -127,7 +125,7 @@ export class LeaderElector {
     if (this.timer) clearTimeout(this.timer);
     if (release && this.leader) {
       try {
-        await this.api().Patch([{ op: "replace", path: "/spec/renewTime", value: microTime(0) }]);
+        await this.client.patch("Lease", this.ref(), [{ op: "replace", path: "/spec/renewTime", value: microTime(0) }]);
       } catch {
         /* best effort */
       }

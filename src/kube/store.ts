@@ -129,6 +129,11 @@ export class ClusterStore {
     this.changeSeenAt.set(this.planInputVersion, now);
   }
 
+  /** Forgets when the changes up to `version` were seen: a pass published them. */
+  forgetChangesThrough(version: number): void {
+    for (const v of [...this.changeSeenAt.keys()]) if (v <= version) this.changeSeenAt.delete(v);
+  }
+
   isSynced(): boolean {
     return WATCHED.every((k) => this.synced.has(k));
   }

@@ -1,0 +1,181 @@
+// Act, the last stage of a pass: carries decisions out through the KubeClient port, in the order the
+// design needs (events and the consumed control first, then the plans, then deletions, then status, which
+// reports only what agents applied), and updates what the controller remembers (ControllerState), the
+// counters and the metrics. No decision is taken here: where a write fails, the failure either is logged
+// (events, the control annotation, a refused health patch, which falls back to an apply) or ends the pass,
+// which the scheduler retries with backoff.
+import { mapBounded } from "../base/limit";
+import type { Logger } from "../base/log";
+import { shortHash } from "../model/names";
+import { describeError, type KubeClient } from "../kube/client";
+import type { ClusterStore } from "../kube/store";
+import type { ControllerMetrics } from "./metrics";
+import { CLEAR_CONTROL, type EventNote, type FollowUpDecision, type InvalidSpecDecision, type PlanWrite, type PlanWritesDecision } from "./decide";
+import type { ClusterNetworkRef } from "./observe";
+import type { ControllerState } from "./state";
+
+/** How many plans one pass writes at a time. */
+const PUBLISH_CONCURRENCY = 8;
+
+/** Counters for tests and benchmarks. */
+export interface ControllerCounters {
+  publishes: number;
+  deletes: number;
+  statusWrites: number;
+  passes: number;
+  events: number;
+}
+
+/** What acting needs: the port, the state it updates, and the controller's clock, counters, metrics and log. */
+export interface ActContext {
+  readonly client: KubeClient;
+  readonly state: ControllerState;
+  readonly store: Pick<ClusterStore, "forgetChangesThrough">;
+  readonly counters: ControllerCounters;
+  readonly metrics: ControllerMetrics;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** Asks for a pass at a time (migration timeouts and grace periods). */
+  readonly wakeAt: (at: number) => void;
+}
+
+/** Records an Event on the ClusterNetwork; a failure is logged, and the same message is not retried. */
+async function recordEvent(cn: ClusterNetworkRef, note: EventNote, ctx: ActContext): Promise<void> {
+  ctx.state.lastEvents.set(note.reason, note.message);
+  const nowIso = new Date(ctx.now()).toISOString();
+  try {
+    await ctx.client.create("Event", {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name: `${cn.name}.${shortHash(`${note.reason}/${note.message}/${nowIso}`, 10)}`, namespace: "default" },
+      involvedObject: { apiVersion: cn.apiVersion, kind: "ClusterNetwork", name: cn.name, uid: cn.uid },
+      reason: note.reason,
+      message: note.message.slice(0, 1024),
+      type: note.type,
+      source: { component: "switchyard-controller" },
+      firstTimestamp: nowIso,
+      lastTimestamp: nowIso,
+      count: 1,
+    });
+    ctx.counters.events++;
+    ctx.metrics.writes.inc({ kind: "Event", verb: "create" });
+  } catch (e) {
+    ctx.log.debug({ err: String(e) }, "event not recorded");
+  }
+}
+
+async function recordEvents(cn: ClusterNetworkRef, notes: readonly EventNote[], ctx: ActContext): Promise<void> {
+  for (const n of notes) await recordEvent(cn, n, ctx);
+}
+
+export async function actOnInvalidSpec(d: InvalidSpecDecision, ctx: ActContext): Promise<void> {
+  ctx.log.error({ clusterNetwork: d.clusterNetwork.name, problems: d.problems }, "ClusterNetwork is invalid; keeping the plans in force");
+  await recordEvents(d.clusterNetwork, d.events, ctx);
+}
+
+/** Writes one node's plan: the health patch when decided (falling back to the apply if refused), else the apply. */
+async function writePlan(w: PlanWrite, ctx: ActContext): Promise<void> {
+  const ref = { name: w.node };
+  let patched = false;
+  if (w.healthPatch) {
+    patched = await ctx.client
+      .patch("NodeNetwork", ref, w.healthPatch)
+      .then(() => true)
+      .catch((e: unknown) => {
+        ctx.log.debug({ node: w.node, err: describeError(e) }, "health patch refused; applying the whole plan");
+        return false;
+      });
+    if (patched) ctx.metrics.writes.inc({ kind: "NodeNetwork", verb: "patch" });
+  }
+  if (!patched) {
+    if (w.removeHealthFirst) {
+      await ctx.client
+        .patch("NodeNetwork", ref, [{ op: "remove", path: "/spec/health" }])
+        .catch((e: unknown) => ctx.log.debug({ node: w.node, err: describeError(e) }, "no health section to remove"));
+    }
+    await ctx.client.apply("NodeNetwork", w.apply, { force: true });
+    ctx.metrics.writes.inc({ kind: "NodeNetwork", verb: "apply" });
+  }
+  ctx.state.published.set(w.node, w.spec.planHash);
+  ctx.state.publishedSpecs.set(w.node, w.spec);
+  ctx.counters.publishes++;
+}
+
+/** What the plan writes leave for the follow-up: when the oldest change they carry was seen. */
+export interface PlansWritten {
+  readonly seenAt: number;
+}
+
+/**
+ * The step's events, the consumed control annotation, the MTU warning, then the changed plans (several at a
+ * time: plans of one pass are independent of each other; the zero-loss order is between migration steps,
+ * never within one).
+ */
+export async function actOnPlanWrites(d: PlanWritesDecision, ctx: ActContext): Promise<PlansWritten> {
+  const cn = d.clusterNetwork;
+  await recordEvents(cn, d.events, ctx);
+  if (d.clearControl) {
+    await ctx.client
+      .patch("ClusterNetwork", { name: cn.name }, CLEAR_CONTROL)
+      .catch((e: unknown) => ctx.log.warn({ err: String(e) }, "could not clear the migration control annotation"));
+  }
+  if (d.wakeAt !== undefined) ctx.wakeAt(d.wakeAt);
+  await recordEvents(cn, d.podMtu.events, ctx);
+  const seenAt = Math.min(d.oldestChangeSeenAt ?? Infinity, ctx.now());
+  for (const [node, hash] of d.confirmed) ctx.state.published.set(node, hash);
+  if (d.missingBody !== undefined) {
+    // Compile afresh on the retry.
+    ctx.state.lastCompile = undefined;
+    throw new Error(`no plan body for ${d.missingBody}`);
+  }
+  await mapBounded(d.writes, PUBLISH_CONCURRENCY, (w) => writePlan(w, ctx));
+  return { seenAt };
+}
+
+/**
+ * Deletes the plans of nodes that are gone, notes what was published (for the implementation delay and
+ * as an Event), remembers the compile and when its layout was all published, then writes the status.
+ */
+export async function actOnFollowUp(d: FollowUpDecision, sent: PlansWritten, ctx: ActContext): Promise<void> {
+  const { state, counters, metrics, log } = ctx;
+  const cn = d.clusterNetwork;
+  for (const name of d.deletes) {
+    await ctx.client.delete("NodeNetwork", { name });
+    state.published.delete(name);
+    state.publishedSpecs.delete(name);
+    counters.deletes++;
+    metrics.writes.inc({ kind: "NodeNetwork", verb: "delete" });
+    log.info({ node: name }, "deleted the plan of a node that is gone");
+  }
+  if (d.published.size > 0) {
+    state.pendingDelays.push({ seenAt: sent.seenAt, targets: d.published });
+    log.info({ nodes: [...d.published.keys()], inputVersion: d.inputVersion }, "published plans");
+  }
+  await recordEvents(cn, d.events, ctx);
+  ctx.store.forgetChangesThrough(d.inputVersion);
+  state.lastCompile = d.compile;
+  if (state.layoutPublished?.key !== d.layoutKey) state.layoutPublished = { key: d.layoutKey, at: ctx.now() };
+  metrics.nodes.set({ state: "desired" }, d.nodes.desired);
+  metrics.nodes.set({ state: "realized" }, d.nodes.realized);
+  if (d.status) {
+    await ctx.client.patchStatus("ClusterNetwork", { name: cn.name }, d.status.patch);
+    state.lastStatusJson = d.status.comparable;
+    counters.statusWrites++;
+    metrics.writes.inc({ kind: "ClusterNetwork", verb: "patch-status" });
+    await recordEvents(cn, d.status.events, ctx);
+  }
+}
+
+/** Observes the implementation delay of changes whose affected nodes have now all applied their plans. */
+export function recordRealizedDelays(applied: ReadonlyMap<string, string | undefined>, ctx: Pick<ActContext, "state" | "metrics" | "now">): void {
+  const { pendingDelays, published } = ctx.state;
+  const now = ctx.now();
+  for (let i = pendingDelays.length - 1; i >= 0; i--) {
+    const p = pendingDelays[i]!;
+    const done = [...p.targets].every(([node, hash]) => applied.get(node) === hash || published.get(node) !== hash);
+    if (done) {
+      ctx.metrics.implementationDelay.observe((now - p.seenAt) / 1000);
+      pendingDelays.splice(i, 1);
+    }
+  }
+}
