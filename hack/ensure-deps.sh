@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Switchyard needs on a fresh Debian machine, and nothing when it is already there:
-# Debian packages for the lab's real kernel tools (only the missing ones), then npm packages from the
-# lock file (only when node_modules does not match it). Safe to run again and again.
+# Debian packages for the lab's real kernel tools (only the missing ones), npm packages from the lock
+# file (only when node_modules does not match it), and the compiled command in dist/cli (only when a
+# source changed since the last build: a stat of each input, see hack/build-stamp.mjs). Safe to run
+# again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,3 +35,6 @@ if [ ! -d node_modules ] || [ "$(cat node_modules/.switchyard-lock 2>/dev/null)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > node_modules/.switchyard-lock
 fi
+
+# The switchyard command runs the bundle in dist/cli (`npm ci` builds it through `prepare`).
+node hack/build.mjs --if-stale

@@ -25,8 +25,9 @@ import { readClusterNetworkFile, type ClusterNetworkObject } from "../../lab/clu
 import { formatProbeMatrix } from "../../lab/pods";
 import { readProcessStartTime, stopPid } from "../../lab/processes";
 import { assertLabPrefix, destroyLab, listLabNamespaces, loadLab } from "../../lab/topology";
+import { DEFAULT_LAB_PREFIX } from "./lab-defaults";
 
-export const DEFAULT_LAB_PREFIX = "sylab-";
+export { DEFAULT_LAB_PREFIX };
 const CLI_ROOT = "/tmp/switchyard-lab-cli";
 
 export interface LabIo {

@@ -1,21 +1,28 @@
 // Entry point of the `switchyard` command. Subcommands live in their own files; this only parses flags,
 // maps errors to exit codes and never prints a stack trace for bad input.
-import { Command, CommanderError } from "commander";
+// Each action imports its subcommand's module when it runs (and the bundle puts each in its own chunk),
+// so `--help`, `--version`, `completion` and `validate` start without loading a Kubernetes client, the
+// lab or the daemons: only what a command uses is read from disk (docs/benchmarks.md, "CLI start").
+import { readFileSync } from "node:fs";
+import { Argument, Command, CommanderError } from "commander";
 
-import { runConformanceCommand, type ConformanceCliOptions } from "./conformance";
-import { runAgentCommand, runControllerCommand } from "./daemons";
-import { runDemo } from "./demo";
-import { DEFAULT_LAB_PREFIX, runLabDown, runLabProbe, runLabServe, runLabStatus, runLabUp, type LabUpOptions } from "./lab";
-import { runMigrateControl, runMigrateStatus, runMigrateTo, type MigrateOptions } from "./migrate";
-import { runValidate } from "./validate";
-import { packageRoot } from "../base/package-root";
+import type { ConformanceCliOptions } from "./conformance";
+import type { LabUpOptions } from "./lab";
+import { DEFAULT_LAB_PREFIX } from "./lab-defaults";
+import type { MigrateOptions } from "./migrate";
+import { packagePath, packageRoot } from "../base/package-root";
 
+/** The package's version, from the package.json the program runs from (a checkout or the image). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(packagePath("package.json"), "utf8")) as { version: string }).version;
+}
 
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command()
     .name("switchyard")
     .description("Switchyard: a Kubernetes pod network with NetworkPolicy on nftables/iptables and safe live mode migration.")
+    .version(packageVersion(), "-V, --version", "print the version")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
 
@@ -24,7 +31,8 @@ export async function main(argv: string[]): Promise<number> {
     .description("validate ClusterNetwork YAML as the admission webhook would; one line per error: <path>: <message>")
     .requiredOption("-f, --file <file>", "YAML file with one or more documents")
     .option("--old <file>", "the current object(s), to check the update rules (immutable fields, migrations)")
-    .action((opts: { file: string; old?: string }) => {
+    .action(async (opts: { file: string; old?: string }) => {
+      const { runValidate } = await import("./validate");
       code = runValidate(opts, { out: (l) => console.log(l), err: (l) => console.error(l) });
     });
 
@@ -38,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--timeout <ms>", "per-probe timeout in ms (what a denied cell costs)", "800")
     .option("-v, --verbose", "print cross-check notes for every case")
     .action(async (file: string, opts: ConformanceCliOptions) => {
+      const { runConformanceCommand } = await import("./conformance");
       code = await runConformanceCommand(file, opts);
     });
 
@@ -59,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
         code = 2;
         return;
       }
+      const { runMigrateTo } = await import("./migrate");
       code = await runMigrateTo(opts);
     });
   const what = {
@@ -74,6 +84,7 @@ export async function main(argv: string[]): Promise<number> {
       .option("--name <name>", "the ClusterNetwork", "default")
       .option("--kubeconfig <file>", "kubeconfig")
       .action(async (opts: { name: string; kubeconfig?: string }) => {
+        const { runMigrateControl } = await import("./migrate");
         code = await runMigrateControl(action, opts);
       });
   }
@@ -84,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--kubeconfig <file>", "kubeconfig")
     .option("--json", "the raw status.migration")
     .action(async (opts: { name: string; kubeconfig?: string; json?: boolean }) => {
+      const { runMigrateStatus } = await import("./migrate");
       code = await runMigrateStatus(opts);
     });
 
@@ -96,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--resync <seconds>", "full relist period (lost-event repair; watches carry every change)", "300")
     .option("--lease-duration <seconds>", "leader-election lease duration (a standby takes over this long after a crash)", "15")
     .action(async (opts: { identity?: string; metricsPort?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }) => {
+      const { runControllerCommand } = await import("./daemons");
       code = await runControllerCommand(opts);
     });
 
@@ -107,6 +120,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--run-dir <dir>", "per-node state directory (BIRD files, last applied hashes)")
     .option("--repair <seconds>", "drift repair period", "5")
     .action(async (opts: { node: string; netns?: string; runDir?: string; repair?: string }) => {
+      const { runAgentCommand } = await import("./daemons");
       code = await runAgentCommand(opts);
     });
 
@@ -114,6 +128,7 @@ export async function main(argv: string[]): Promise<number> {
     .command("demo")
     .description("the lab demo on the embedded default (the README's main job)")
     .action(async () => {
+      const { runDemo } = await import("./demo");
       code = await runDemo({ root: packageRoot() });
     });
 
@@ -131,10 +146,12 @@ export async function main(argv: string[]): Promise<number> {
       .option("--timeout <seconds>", "give up when not Ready by then", "120");
   withUpOptions(lab.command("up").description("start a lab cluster in the background; prints the KUBECONFIG to use"))
     .action(async (opts: LabUpOptions) => {
+      const { runLabUp } = await import("./lab");
       code = await runLabUp(opts, labIo);
     });
   withUpOptions(lab.command("serve", { hidden: true }).description("the supervisor process `lab up` starts"))
     .action(async (opts: LabUpOptions) => {
+      const { runLabServe } = await import("./lab");
       code = await runLabServe(opts, labIo);
     });
   lab
@@ -143,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--prefix <prefix>", "namespace prefix of the lab", DEFAULT_LAB_PREFIX)
     .option("--json", "machine-readable output")
     .action(async (opts: { prefix?: string; json?: boolean }) => {
+      const { runLabStatus } = await import("./lab");
       code = await runLabStatus(opts, labIo);
     });
   lab
@@ -154,6 +172,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--timeout <ms>", "per-probe timeout (what a denied cell costs)", "800")
     .option("--json", "machine-readable output")
     .action(async (opts: { prefix?: string; port?: string; protocol?: string; timeout?: string; json?: boolean }) => {
+      const { runLabProbe } = await import("./lab");
       code = await runLabProbe(opts, labIo);
     });
   lab
@@ -161,7 +180,17 @@ export async function main(argv: string[]): Promise<number> {
     .description("stop a lab and remove everything it made (also after a crash)")
     .option("--prefix <prefix>", "namespace prefix of the lab", DEFAULT_LAB_PREFIX)
     .action(async (opts: { prefix?: string }) => {
+      const { runLabDown } = await import("./lab");
       code = await runLabDown(opts, labIo);
+    });
+
+  program
+    .command("completion")
+    .description("print a shell completion script; enable it with: source <(switchyard completion bash) (or zsh)")
+    .addArgument(new Argument("<shell>", "bash or zsh").choices(["bash", "zsh"]))
+    .action(async (shell: "bash" | "zsh") => {
+      const { renderCompletion } = await import("./completion");
+      process.stdout.write(renderCompletion(program, shell, ["kubectl-switchyard"]));
     });
 
   try {
