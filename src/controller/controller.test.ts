@@ -202,6 +202,18 @@ describe("controller passes: publishing", () => {
 });
 
 describe("controller passes: status from realization", () => {
+  it("no node yet: Pending, Ready False with NoNodes, no plan written; the first node gets one", async () => {
+    const h = await cluster({ nodes: 0 });
+    expect(await h.pass()).toEqual(["patchStatus ClusterNetwork/default"]);
+    expect(h.status().phase).toBe("Pending");
+    expect(h.condition("Ready")).toEqual({ status: "False", reason: "NoNodes", message: "no node has a plan yet" });
+    expect(h.condition("Progressing")).toEqual({ status: "False", reason: "Stable", message: "every published plan is applied" });
+    h.kube.upsert("Node", nodeObject("n1"));
+    await h.controller.relistAll();
+    expect(await h.pass()).toContain("apply NodeNetwork/n1");
+    expect(h.condition("Ready")).toMatchObject({ status: "False", reason: "NodesPending" });
+  });
+
   it("counts desired and realized nodes as agents report, and says who it waits for", async () => {
     const h = await cluster();
     await h.pass();
