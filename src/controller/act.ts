@@ -10,7 +10,7 @@ import { shortHash } from "../model/names";
 import { describeError, type KubeClient } from "../kube/client";
 import type { ClusterStore } from "../kube/store";
 import type { ControllerMetrics } from "./metrics";
-import { CLEAR_CONTROL, type EventNote, type FollowUpDecision, type InvalidSpecDecision, type PlanWrite, type PlanWritesDecision } from "./decide";
+import { clearControlPatch, type EventNote, type FollowUpDecision, type InvalidSpecDecision, type PlanWrite, type PlanWritesDecision } from "./decide";
 import type { ClusterNetworkRef } from "./observe";
 import type { ControllerState } from "./state";
 
@@ -114,10 +114,10 @@ export interface PlansWritten {
 export async function actOnPlanWrites(d: PlanWritesDecision, ctx: ActContext): Promise<PlansWritten> {
   const cn = d.clusterNetwork;
   await recordEvents(cn, d.events, ctx);
-  if (d.clearControl) {
+  if (d.clearControl !== undefined) {
     await ctx.client
-      .patch("ClusterNetwork", { name: cn.name }, CLEAR_CONTROL)
-      .catch((e: unknown) => ctx.log.warn({ err: String(e) }, "could not clear the migration control annotation"));
+      .patch("ClusterNetwork", { name: cn.name }, clearControlPatch(d.clearControl))
+      .catch((e: unknown) => ctx.log.info({ err: describeError(e) }, "the migration control annotation was not cleared (already gone, or a newer one arrived: the next pass reads it)"));
   }
   if (d.wakeAt !== undefined) ctx.wakeAt(d.wakeAt);
   await recordEvents(cn, d.podMtu.events, ctx);

@@ -8,6 +8,7 @@ import { MIGRATION_CONTROL_ANNOTATION } from "../api/annotations";
 import { createLogger } from "../base/log";
 import type { JsonPatchOp } from "../kube/client";
 import { Controller } from "./controller";
+import { clearControlPatch } from "./decide";
 import { FakeKube, type FakeCall } from "../../test/support/fake-kube";
 import { ALL_CAPABILITIES, clusterNetworkObject, namespaceObject, nodeObject, podObject, unannotatedNodeObject } from "../../test/support/cluster-objects";
 
@@ -411,7 +412,10 @@ describe("controller passes: migration", () => {
     h.agentsApply();
     const from = h.kube.calls.length;
     expect(await h.pass()).toEqual(["event MigrationPaused", "patch ClusterNetwork/default", "patchStatus ClusterNetwork/default"]);
-    expect(h.callsSince(from).find((c) => c.verb === "patch")?.body).toEqual([{ op: "remove", path: "/metadata/annotations/switchyard.dev~1migration-control" }]);
+    expect(h.callsSince(from).find((c) => c.verb === "patch")?.body).toEqual([
+      { op: "test", path: "/metadata/annotations/switchyard.dev~1migration-control", value: "pause" },
+      { op: "remove", path: "/metadata/annotations/switchyard.dev~1migration-control" },
+    ]);
     expect(h.kube.peek("ClusterNetwork", CN)?.metadata?.annotations).toEqual({});
     expect(h.status().migration).toMatchObject({ phase: "Paused", pausedFrom: "Prepare" });
     expect(h.condition("Migrating")).toMatchObject({ status: "True", reason: "Paused" });
@@ -423,6 +427,18 @@ describe("controller passes: migration", () => {
     expect(await h.pass()).toEqual(["event MigrationResumed", "event MigrationCanary", "patch ClusterNetwork/default", "apply NodeNetwork/n1", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
     expect(h.kube.peek("ClusterNetwork", CN)?.metadata?.annotations).toEqual({});
     expect(h.status().migration?.phase).toBe("Canary");
+  });
+
+  it("consuming a control never removes a newer one: the removal is guarded by the value the pass read", async () => {
+    const h = await readyCluster();
+    h.setClusterNetwork((_spec, annotations) => {
+      annotations[MIGRATION_CONTROL_ANNOTATION] = "resume";
+    });
+    // A pass that read a stale "pause" (the watch had not delivered the user's "resume" yet) clears with this patch.
+    await expect(h.kube.patch("ClusterNetwork", CN, clearControlPatch("pause"))).rejects.toMatchObject({ status: 422 });
+    expect(h.kube.peek("ClusterNetwork", CN)?.metadata?.annotations?.[MIGRATION_CONTROL_ANNOTATION]).toBe("resume");
+    await h.kube.patch("ClusterNetwork", CN, clearControlPatch("resume"));
+    expect(h.kube.peek("ClusterNetwork", CN)?.metadata?.annotations).toEqual({});
   });
 
   it("a health patch whose guard fails (the plan was changed behind our back) falls back to a full apply", async () => {

@@ -216,8 +216,8 @@ export interface PlanWritesDecision {
   readonly oldestChangeSeenAt?: number;
   /** The migration step's events (new ones only), recorded first. */
   readonly events: readonly EventNote[];
-  /** Remove the migration-control annotation: the control was read this pass. */
-  readonly clearControl: boolean;
+  /** The migration-control annotation's value this pass read: remove it (only if it still says that). */
+  readonly clearControl?: string;
   readonly wakeAt?: number;
   readonly podMtu: { readonly condition: ConditionNote; readonly events: readonly EventNote[] };
   /** Plans already in force (the NodeNetwork has the hash, or we wrote it): recorded as published, not written. */
@@ -252,7 +252,7 @@ export function decidePlanWrites(o: ClusterObservation, step: MigrationStepDecis
     clusterNetwork: o.clusterNetwork,
     ...(o.oldestChangeSeenAt !== undefined ? { oldestChangeSeenAt: o.oldestChangeSeenAt } : {}),
     events,
-    clearControl: o.control !== undefined,
+    ...(o.control !== undefined ? { clearControl: o.control } : {}),
     ...(step.wakeAt !== undefined ? { wakeAt: step.wakeAt } : {}),
     podMtu: { condition: mtu, events: mtuEvents },
     confirmed,
@@ -261,8 +261,19 @@ export function decidePlanWrites(o: ClusterObservation, step: MigrationStepDecis
   };
 }
 
-/** The JSON patch that consumes the migration-control annotation. */
-export const CLEAR_CONTROL: readonly JsonPatchOp[] = [{ op: "remove", path: annotationPath(MIGRATION_CONTROL_ANNOTATION) }];
+/**
+ * The JSON patch that consumes the migration-control annotation the pass read. Guarded by a `test` of
+ * that value: a pass that read a stale copy (the watch had not yet delivered the previous removal) must
+ * not remove a newer control the user wrote since (a `resume` right after a `pause`); the newer one then
+ * stays for the next pass.
+ */
+export function clearControlPatch(read: string): readonly JsonPatchOp[] {
+  const path = annotationPath(MIGRATION_CONTROL_ANNOTATION);
+  return [
+    { op: "test", path, value: read },
+    { op: "remove", path },
+  ];
+}
 
 // ---- after the plans are written: garbage collection and status from realization ----
 
