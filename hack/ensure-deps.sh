@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Switchyard needs on a fresh Debian machine, and nothing when it is already there:
 # Debian packages for the lab's real kernel tools (only the missing ones), npm packages from the lock
-# file (only when node_modules does not match it), and the compiled command in dist/cli (only when a
-# source changed since the last build: a stat of each input, see hack/build-stamp.mjs). Safe to run
-# again and again.
+# file (only when node_modules does not match it), the compiled command in dist/cli (only when a
+# source changed since the last build: a stat of each input, see hack/build-stamp.mjs), and the Go CNI
+# plugin in dist/cni (hack/build-cni.sh, as cheap when nothing changed; Go itself is expected at
+# /usr/local/go/bin). Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,9 @@ for bin in "${!PKG[@]}"; do
     missing+=("${PKG[$bin]}")
   fi
 done
+# The reference CNI plugins (portmap, bandwidth, tuning, ptp, host-local) in /usr/lib/cni, off PATH: the CNI
+# tests chain them after switchyard-cni, and bench/cni.ts measures ptp + host-local beside it.
+if ! [ -x /usr/lib/cni/portmap ]; then missing+=(containernetworking-plugins); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "==> installing Debian packages: ${missing[*]}"
@@ -38,3 +42,5 @@ fi
 
 # The switchyard command runs the bundle in dist/cli (`npm ci` builds it through `prepare`).
 node hack/build.mjs --if-stale
+# The CNI plugin and its libcni driver in dist/cni (Go, from cni/), when a Go source changed.
+bash hack/build-cni.sh
