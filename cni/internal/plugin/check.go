@@ -73,22 +73,16 @@ func Check(args *skel.CmdArgs) error {
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 
 	// The address store.
-	store := ipam.New(conf.DataDir, conf.ParsedBlocks)
-	if unlock, err := store.Lock(lockTimeout); err != nil {
+	allocs, err := findLocked(ipam.New(conf.DataDir, conf.ParsedBlocks), args.ContainerID, args.IfName)
+	if err != nil {
 		return err
-	} else {
-		allocs, err := store.Find(args.ContainerID, args.IfName)
-		unlock()
-		if err != nil {
-			return err
-		}
-		found := false
-		for _, a := range allocs {
-			found = found || a.Addr == addr
-		}
-		if !found {
-			bad("%s is not allocated to container %s (%s) in %s", addr, args.ContainerID, args.IfName, conf.DataDir)
-		}
+	}
+	found := false
+	for _, a := range allocs {
+		found = found || a.Addr == addr
+	}
+	if !found {
+		bad("%s is not allocated to container %s (%s) in %s", addr, args.ContainerID, args.IfName, conf.DataDir)
 	}
 
 	// The pod's side.

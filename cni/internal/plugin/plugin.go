@@ -326,12 +326,7 @@ func Del(args *skel.CmdArgs) error {
 	if !store.Exists() {
 		return deleteVeths(hostH, vethNames, args.ContainerID, args.IfName)
 	}
-	unlock, err := store.Lock(lockTimeout)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	allocs, err := store.Find(args.ContainerID, args.IfName)
+	allocs, err := findLocked(store, args.ContainerID, args.IfName)
 	if err != nil {
 		return err
 	}
@@ -340,7 +335,19 @@ func Del(args *skel.CmdArgs) error {
 			vethNames[n] = true
 		}
 	}
+	// The veth goes first, outside the lock (the kernel takes tens of milliseconds to delete one, and
+	// other pods' ADDs and DELs should not queue behind it); the address is freed only once nothing
+	// routes to it any more.
 	if err := deleteVeths(hostH, vethNames, args.ContainerID, args.IfName); err != nil {
+		return err
+	}
+	unlock, err := store.Lock(lockTimeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	allocs, err = store.Find(args.ContainerID, args.IfName)
+	if err != nil {
 		return err
 	}
 	for _, a := range allocs {
@@ -349,6 +356,15 @@ func Del(args *skel.CmdArgs) error {
 		}
 	}
 	return nil
+}
+
+func findLocked(store *ipam.Store, containerID, ifname string) ([]ipam.Allocation, error) {
+	unlock, err := store.Lock(lockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return store.Find(containerID, ifname)
 }
 
 func vethOfPod(pod string) string {
