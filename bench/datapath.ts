@@ -36,7 +36,7 @@ function plansFor(lab: Lab, mode: Mode): Map<string, RoutingPlan> {
 
 async function throughput(): Promise<void> {
   await destroyLab(PREFIX);
-  const lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1, podMtu: 1450 });
+  const lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1, podMtu: 1450, podBlocks: ["10.244.1.0/24", "10.244.2.0/24"] });
   const dir = mkdtempSync(join(tmpdir(), "sy-bd-"));
   let serverPid: number | undefined;
   try {

@@ -116,7 +116,7 @@ async function benchLab(): Promise<void> {
   const ipt = renderIptables(slice);
   const peers = snapshot.pods.filter((p) => p.namespace === "peers").map((p) => p.ip!);
   await destroyLab(PREFIX);
-  const lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1 });
+  const lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1, podBlocks: ["10.244.1.0/24", "10.244.2.0/24"] });
   const dir = mkdtempSync(join(tmpdir(), "sy-bench-"));
   let serverPid: number | undefined;
   try {

@@ -43,6 +43,9 @@ mkdir -p "$work/bundle"
 "$REPO/node_modules/.bin/esbuild" test/qemu/guest/ipip-check.ts --bundle --platform=node --format=esm --target=node20 \
   --log-level=warning --outfile="$work/bundle/check.mjs" \
   --banner:js="import { createRequire as __syCreateRequire } from 'node:module'; const require = __syCreateRequire(import.meta.url);"
+# Pods get their interface from switchyard-cni, as on the host: the static binary goes along.
+bash "$REPO/hack/build-cni.sh"
+cp "$REPO/dist/cni/switchyard-cni" "$work/bundle/"
 qemu_log "bundled test/qemu/guest/ipip-check.ts ($(du -k "$work/bundle/check.mjs" | cut -f1) KB) in $(qemu_since "$t") s"
 
 # The kernel and the initramfs; the lock keeps concurrent runs from building the same files at once.

@@ -63,6 +63,9 @@ mkdir -p "$work/bundle/crds"
   --outdir="$work/bundle" --out-extension:.js=.mjs \
   --banner:js="import { createRequire as __syCreateRequire } from 'node:module'; const require = __syCreateRequire(import.meta.url);"
 cp crds/*.yaml "$work/bundle/crds/"
+# Pods get their interface from switchyard-cni, which the agents install, as on the host.
+bash "$REPO/hack/build-cni.sh"
+cp "$REPO/dist/cni/switchyard-cni" "$work/bundle/"
 echo "$GUEST_LIMIT" >"$work/bundle/limit"
 qemu_log "bundled test/qemu/guest/migration-check.ts and pod-traffic.ts ($(du -sk "$work/bundle" | cut -f1) KB) in $(qemu_since "$t") s"
 

@@ -3,11 +3,11 @@
 // and a CNI plugin. This is the minimal pair, and it is level-triggered like the controller: watch events
 // only update a cache and ask for a pass; one pass at a time compares the Pod objects scheduled on lab
 // nodes with the pod namespaces that exist, and makes them agree.
-// - Address: IPAM's assignPodAddresses over every scheduled pod, with each node's block and MTU taken from
-//   its NodeNetwork spec (what the controller allocated), the static request annotation honoured, and the
-//   addresses pods already hold kept. A pod whose node has no block yet just waits (next NodeNetwork event).
-// - Sandbox: addPod (Calico-style wiring, MTU = NodeNetwork spec.mtu) and a pod agent serving the
-//   container ports (spec.containers[].ports) and answering probes.
+// - Sandbox: a pod network namespace, wired by switchyard-cni through the CNI exec protocol (addPod,
+//   lab/cni.ts) with the conflist the node's agent installed: the plugin picks the address from the
+//   node's block (a static request annotation goes along as IP=), sets the plan's MTU and waits until the
+//   agent has programmed the pod's policy. A pod whose node has no conflist yet waits (next NodeNetwork
+//   event). Then a pod agent serving the container ports (spec.containers[].ports) and answering probes.
 // - Status: podIP, hostIP and phase Running through the status subresource, or Pending with the reason.
 // - A deleted Pod (or one re-created under the same name: a new uid) loses its namespace.
 // Failures are values on the pod (reason, status message) and the pass is retried with backoff.
@@ -17,11 +17,14 @@ import { mapBounded } from "../src/base/limit";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "../src/kube/kinds";
 import { CoalescingScheduler } from "../src/base/scheduler";
 import { ResourceCache, type KObj, type Phase } from "../src/kube/store";
-import { assignPodAddresses, type PodAddressRequest } from "../src/compile/ipam/ipam";
 import type { Protocol } from "../src/model/cluster";
 import { Mutex } from "./cluster/mutex";
 import { startPodAgent, type PodServer } from "./pods";
 import { addPod, removePod, type Lab, type LabPod } from "./topology";
+import { labCniDirs } from "./cni-runtime";
+import { CNI_CONFLIST_NAME } from "../src/agent/cni-install";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 
 type PodObject = InstanceType<typeof kind.Pod>;
 
@@ -261,54 +264,32 @@ export class LabKubelet {
     const realized = (d: Desired): LabPod | undefined => lab.pods.find((p) => p.namespace === d.namespace && p.name === d.name);
     const toAdd = desired.filter((d) => !d.hostNetwork && realized(d) === undefined);
     this.waitingForPlans = false;
-    if (toAdd.length > 0) {
-      const plans = await this.readPlans();
-      const requests: PodAddressRequest[] = desired
-        .filter((d) => !d.hostNetwork)
-        .map((d) => {
-          const held = realized(d)?.ip;
-          // Pods that run keep their address whatever else is asked: a sandbox is never renumbered.
-          return { key: d.key, node: d.node, ...(held !== undefined ? { requested: held } : d.requested !== undefined ? { requested: d.requested } : {}), ...(d.statusIP !== undefined ? { current: d.statusIP } : {}) };
-        });
-      const ipam = assignPodAddresses(plans.pools, plans.blocks, requests);
-      await mapBounded(toAdd, parallel, async (d) => {
-        const ip = ipam.addresses[d.key];
-        const mtu = plans.mtus[d.node];
-        const diag = ipam.diagnostics.find((x) => x.key === d.key);
-        if (plans.blocks[d.node] === undefined || mtu === undefined) {
-          this.waitingForPlans = true;
-          this.reasons.set(d.key, `waiting for NodeNetwork ${d.node} (the node's pod block and MTU)`);
-          return;
-        }
-        if (ip === undefined || diag !== undefined) {
-          this.waitingForPlans = true;
-          this.reasons.set(d.key, `no address: ${diag ? `${diag.path}: ${diag.message}` : "IPAM gave none"}`);
-          return;
-        }
-        const holder = lab.pods.find((p) => p.ip === ip);
-        if (holder !== undefined) {
-          this.reasons.set(d.key, `address ${ip} is in use by pod ${holder.namespace}/${holder.name}`);
-          return;
-        }
+    await mapBounded(toAdd, parallel, async (d) => {
+      if (!existsSync(join(labCniDirs(lab.runDir, d.node).confDir, CNI_CONFLIST_NAME))) {
+        this.waitingForPlans = true;
+        this.reasons.set(d.key, `waiting for the CNI configuration of ${d.node} (its agent installs it once the node has a pod block)`);
+        return;
+      }
+      try {
+        // The runtime's part: a sandbox, then the node's conflist through the CNI exec protocol; the plugin
+        // picks the address (a static request goes along as IP=) and waits for the pod's policy.
+        const pod = await addPod(lab, { namespace: d.namespace, name: d.name, node: d.node, ...(d.requested !== undefined ? { ip: d.requested } : {}) });
         try {
-          const pod = await addPod(lab, { namespace: d.namespace, name: d.name, node: d.node, ip, mtu });
-          try {
-            await startPodAgent(lab, pod, d.servers);
-          } catch (e) {
-            await removePod(lab, pod);
-            throw e;
-          }
-          this.uids.set(d.key, d.uid);
-          this.reasons.delete(d.key);
-          this.counters.added++;
-          this.log(`kubelet: pod ${d.key} on ${d.node} at ${ip} (mtu ${mtu}, serving ${d.servers.map((s) => `${s.port}/${s.protocol}`).join(",") || "nothing"})`);
+          await startPodAgent(lab, pod, d.servers);
         } catch (e) {
-          failures++;
-          this.counters.failures++;
-          this.reasons.set(d.key, `sandbox failed: ${(e as Error).message.split("\n")[0] ?? ""}`);
+          await removePod(lab, pod);
+          throw e;
         }
-      });
-    }
+        this.uids.set(d.key, d.uid);
+        this.reasons.delete(d.key);
+        this.counters.added++;
+        this.log(`kubelet: pod ${d.key} on ${d.node} at ${pod.ip} (mtu ${pod.mtu}, serving ${d.servers.map((s) => `${s.port}/${s.protocol}`).join(",") || "nothing"})`);
+      } catch (e) {
+        failures++;
+        this.counters.failures++;
+        this.reasons.set(d.key, `sandbox failed: ${(e as Error).message.split("\n")[0] ?? ""}`);
+      }
+    });
 
     // 3. Status: what the API says must match what exists.
     let pending = 0;
@@ -331,21 +312,6 @@ export class LabKubelet {
     });
     this.lastPassPending = pending;
     if (failures > 0) throw new Error(`${failures} pod sandbox(es) failed; see the pods' status messages`);
-  }
-
-  private async readPlans(): Promise<{ pools: string[]; blocks: Record<string, string>; mtus: Record<string, number> }> {
-    const blocks: Record<string, string> = {};
-    const mtus: Record<string, number> = {};
-    const nns = (await K8s(GenericKind, { kindOverride: NodeNetworkGVK }).Get()) as unknown as { items: { metadata?: { name?: string }; spec?: { block?: string; mtu?: number } }[] };
-    for (const nn of nns.items) {
-      const name = nn.metadata?.name;
-      if (name === undefined) continue;
-      if (nn.spec?.block) blocks[name] = nn.spec.block;
-      if (typeof nn.spec?.mtu === "number" && nn.spec.mtu > 0) mtus[name] = nn.spec.mtu;
-    }
-    const cns = (await K8s(GenericKind, { kindOverride: ClusterNetworkGVK }).Get()) as unknown as { items: { metadata?: { name?: string }; spec?: { podCIDRs?: string[] } }[] };
-    const cn = cns.items.find((c) => c.metadata?.name === "default") ?? cns.items[0];
-    return { pools: cn?.spec?.podCIDRs ?? [], blocks, mtus };
   }
 
   private async writeMtu(d: Desired, mtu: number): Promise<void> {

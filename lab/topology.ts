@@ -2,14 +2,18 @@
 // underlay is one bridge per subnet inside a `fabric` namespace and a `rtr` namespace routes between the
 // subnets, so NO namespace has a link into the root namespace: every veth is created from inside a lab
 // namespace with its peer placed straight into another lab namespace, and no packet can leave the lab.
-// Pods are wired Calico-style (/32 on eth0, default via 169.254.1.1, proxy_arp on the node's veth,
-// a /32 route per pod on the node), so every pod packet, same-node ones too, is routed through the
-// node's forward hook, where policy lives, and the node's veth is named by podInterfaceName (policy keys on it).
+// Pods get their interface from Switchyard's CNI plugin (switchyard-cni), which the lab runs through the
+// CNI exec protocol as a container runtime does (lab/cni.ts): Calico-style wiring (/32 on eth0, default
+// via 169.254.1.1, proxy_arp on the node's veth, a /32 route per pod on the node), so every pod packet,
+// same-node ones too, is routed through the node's forward hook, where policy lives, and the node's veth
+// is named by podInterfaceName (policy keys on it). Each node's conflist is written by its agent (the lab
+// cluster) or, for labs without agents, by createLab from `podBlocks`.
 //
 // Everything is discoverable without this process's memory: namespaces by their prefix (`ip netns list`),
 // processes by pid files under the run dir, the layout in run-dir/state.json. So destroyLab works after a
 // crash, and a later `switchyard lab status` can read what exists. Commands go through `ip -batch` per
 // namespace: one process per namespace instead of one per command keeps lab creation to about a second.
+import { readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand, runOk } from "../src/base/exec";
@@ -17,6 +21,9 @@ import { waitFor } from "../src/base/wait";
 import { mapBounded } from "../src/base/limit";
 import { podInterfaceName } from "../src/model/names";
 import { parseIPv4 } from "../src/api/ipv4";
+import { packagePath } from "../src/base/package-root";
+import { installCni, type CniInstallOptions } from "../src/agent/cni-install";
+import { cniAdd, cniDel, labCniDirs, type LabCniDirs } from "./cni-runtime";
 import { stopAllRecordedProcesses, stopPid, stopRecordedProcess } from "./processes";
 
 /**
@@ -43,6 +50,13 @@ export interface LabOptions {
   readonly disableIpv6?: boolean;
   /** Default /tmp/switchyard-lab/<prefix>. */
   readonly runDir?: string;
+  /**
+   * Each node's pod block, in node order, for labs without agents: createLab writes each node's conflist
+   * (no wait for policy). Without it the node's agent installs the conflist once the node has a block.
+   */
+  readonly podBlocks?: readonly string[];
+  /** The switchyard-cni binary. Default: the package's dist/cni/switchyard-cni (hack/build-cni.sh). */
+  readonly cniPlugin?: string;
 }
 
 export interface LabSubnet {
@@ -85,6 +99,8 @@ export interface Lab {
   readonly nodes: readonly LabNode[];
   /** IPv6 is off in every node and pod namespace (LabOptions.disableIpv6). */
   readonly ipv6Disabled?: boolean;
+  /** The switchyard-cni binary the nodes install. */
+  readonly cniPlugin: string;
   /** Kept current by addPod/removePod (and mirrored to state.json). */
   readonly pods: LabPod[];
 }
@@ -94,7 +110,9 @@ export interface PodSpec {
   readonly name: string;
   /** Node name ("n1"). */
   readonly node: string;
-  readonly ip: string;
+  /** A static address (in the node's block); without it the plugin's IPAM picks one. */
+  readonly ip?: string;
+  /** A pod MTU other than the node's (set on both veth ends after ADD, as a misconfigured pod would have). */
   readonly mtu?: number;
 }
 
@@ -186,7 +204,19 @@ export async function createLab(options: LabOptions): Promise<Lab> {
     const s = subnets[subnet]!;
     return { name: `n${i + 1}`, netns: `${prefix}n${i + 1}`, subnet, ip: `192.168.${10 * (subnet + 1)}.${11 + i}`, gateway: s.gateway };
   });
-  const lab: Lab = { prefix, runDir, fabricNetns: `${prefix}fabric`, routerNetns: `${prefix}rtr`, podMtu: options.podMtu ?? 1500, subnets, nodes, pods: [], ...(options.disableIpv6 ? { ipv6Disabled: true } : {}) };
+  if (options.podBlocks !== undefined && options.podBlocks.length !== nodeCount) throw new Error(`podBlocks lists ${options.podBlocks.length} blocks for ${nodeCount} nodes`);
+  const lab: Lab = {
+    prefix,
+    runDir,
+    fabricNetns: `${prefix}fabric`,
+    routerNetns: `${prefix}rtr`,
+    podMtu: options.podMtu ?? 1500,
+    subnets,
+    nodes,
+    pods: [],
+    ...(options.disableIpv6 ? { ipv6Disabled: true } : {}),
+    cniPlugin: options.cniPlugin ?? packagePath("dist", "cni", "switchyard-cni"),
+  };
 
   try {
     await mkdir(runDir, { recursive: true });
@@ -209,6 +239,9 @@ export async function createLab(options: LabOptions): Promise<Lab> {
       await sysctl(n.netns, [...(lab.ipv6Disabled ? IPV6_OFF : []), ...NODE_SYSCTLS]);
       await ipBatch(n.netns, ["link set lo up", `addr add ${n.ip}/24 dev eth0`, "link set eth0 up", `route add default via ${n.gateway} dev eth0`]);
     });
+    if (options.podBlocks !== undefined) {
+      for (const [i, n] of nodes.entries()) configureLabNodeCni(lab, n.name, { block: options.podBlocks[i]!, mtu: lab.podMtu });
+    }
     await writeLabState(lab);
     return lab;
   } catch (e) {
@@ -217,35 +250,57 @@ export async function createLab(options: LabOptions): Promise<Lab> {
   }
 }
 
-/** Adds a Calico-style pod: its namespace, the veth pair, the /32 address and routes, proxy ARP on the node. */
+/** The CNI install a node's agent would make (here: from the lab, for labs without agents). */
+export function labCniInstall(lab: Pick<Lab, "runDir" | "cniPlugin">, node: string, policyWaitSeconds: number): CniInstallOptions & { readonly dirs: LabCniDirs } {
+  const dirs = labCniDirs(lab.runDir, node);
+  // The lab runs only switchyard-cni: hostPorts are tested against a real chain in test/kernel/cni-libcni.test.ts.
+  return { binDir: dirs.binDir, confDir: dirs.confDir, stateDir: dirs.stateDir, dataDir: dirs.dataDir, pluginBinary: lab.cniPlugin, policyWaitSeconds, chain: [], dirs };
+}
+
+/** Writes a node's conflist and plugin as its agent would (labs without agents), ready at once. */
+export function configureLabNodeCni(lab: Pick<Lab, "runDir" | "cniPlugin">, node: string, plan: { readonly block: string; readonly mtu: number }): void {
+  installCni(labCniInstall(lab, node, 0), plan);
+}
+
+/** Adds a pod as a runtime does: its namespace, then the node's conflist through the CNI exec protocol (switchyard-cni). */
 export async function addPod(lab: Lab, spec: PodSpec): Promise<LabPod> {
   const node = findLabNode(lab, spec.node);
-  if (parseIPv4(spec.ip) === undefined) throw new Error(`pod ${spec.namespace}/${spec.name}: invalid IPv4 address ${JSON.stringify(spec.ip)}`);
+  if (spec.ip !== undefined && parseIPv4(spec.ip) === undefined) throw new Error(`pod ${spec.namespace}/${spec.name}: invalid IPv4 address ${JSON.stringify(spec.ip)}`);
   const netns = podNetnsName(lab.prefix, spec.namespace, spec.name);
-  const clash = lab.pods.find((p) => p.netns === netns || p.ip === spec.ip || (p.namespace === spec.namespace && p.name === spec.name));
-  if (clash !== undefined) throw new Error(`pod ${spec.namespace}/${spec.name} (${spec.ip}, ${netns}) clashes with pod ${clash.namespace}/${clash.name} (${clash.ip})`);
-  const pod: LabPod = { namespace: spec.namespace, name: spec.name, node: node.name, ip: spec.ip, netns, hostInterface: podInterfaceName(spec.namespace, spec.name), mtu: spec.mtu ?? lab.podMtu };
+  const clash = lab.pods.find((p) => p.netns === netns || (p.namespace === spec.namespace && p.name === spec.name));
+  if (clash !== undefined) throw new Error(`pod ${spec.namespace}/${spec.name} (${netns}) clashes with pod ${clash.namespace}/${clash.name} (${clash.ip})`);
+  const placeholder: LabPod = { namespace: spec.namespace, name: spec.name, node: node.name, ip: spec.ip ?? "", netns, hostInterface: podInterfaceName(spec.namespace, spec.name), mtu: spec.mtu ?? lab.podMtu };
 
   await runOk("ip", ["netns", "add", netns], { timeoutMs: 10_000 });
-  lab.pods.push(pod);
+  lab.pods.push(placeholder);
+  let pod = placeholder;
   try {
-    const v = pod.hostInterface;
-    await ipBatch(node.netns, [`link add ${v} mtu ${pod.mtu} type veth peer name eth0 mtu ${pod.mtu} netns ${netns}`, `link set ${v} up`]);
-    await Promise.all([
-      // proxy_delay=0: the kernel's default delays proxy ARP replies by up to 0.8 s (kernel-lab.md §8.8).
-      sysctl(node.netns, [`net.ipv4.conf.${v}.proxy_arp=1`, `net.ipv4.neigh.${v}.proxy_delay=0`]),
-      (async () => {
-        if (lab.ipv6Disabled) await sysctl(netns, IPV6_OFF);
-        await ipBatch(netns, ["link set lo up", `addr add ${pod.ip}/32 dev eth0`, "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link", "route add default via 169.254.1.1 dev eth0"]);
-      })(),
-    ]);
-    await ipBatch(node.netns, [`route add ${pod.ip}/32 dev ${v} scope link`]);
+    // IPv6 off before the interface exists, when asked, so it never autoconfigures.
+    if (lab.ipv6Disabled) await sysctl(netns, IPV6_OFF);
+    const added = await cniAdd(cniInvocation(lab, node, placeholder, spec.ip));
+    const mtu = conflistMtu(lab, node.name) ?? lab.podMtu;
+    pod = { ...placeholder, ip: added.ip, mtu: spec.mtu ?? mtu };
+    lab.pods[lab.pods.indexOf(placeholder)] = pod;
+    if (spec.mtu !== undefined && spec.mtu !== mtu) await setPodMtu(lab, spec.mtu, [pod]);
   } catch (e) {
     await removePod(lab, pod);
     throw e;
   }
   await writeLabState(lab);
   return pod;
+}
+
+function cniInvocation(lab: Lab, node: LabNode, pod: Pick<LabPod, "namespace" | "name" | "netns">, ip: string | undefined) {
+  return { nodeNetns: node.netns, dirs: labCniDirs(lab.runDir, node.name), containerId: pod.netns, podNetns: pod.netns, namespace: pod.namespace, name: pod.name, ...(ip !== undefined ? { ip } : {}) };
+}
+
+function conflistMtu(lab: Lab, node: string): number | undefined {
+  try {
+    const list = JSON.parse(readFileSync(join(labCniDirs(lab.runDir, node).confDir, "10-switchyard.conflist"), "utf8")) as { plugins?: { mtu?: number }[] };
+    return list.plugins?.[0]?.mtu;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stops the pod's processes and deletes its veth and namespace; a no-op for an unknown pod. */
@@ -255,10 +310,14 @@ export async function removePod(lab: Lab, ref: PodRef): Promise<void> {
   const pod = lab.pods[index]!;
   await stopRecordedProcess(lab.runDir, pod.netns);
   await stopNamespaceProcesses(pod.netns);
-  // Delete the node-side veth explicitly: namespace teardown frees devices asynchronously, and re-adding
-  // the same pod right away would otherwise find its veth name still taken.
   const node = lab.nodes.find((n) => n.name === pod.node);
-  if (node !== undefined) await runCommand("ip", ["-n", node.netns, "link", "del", pod.hostInterface], { timeoutMs: 10_000 });
+  if (node !== undefined) {
+    // DEL as a runtime does (frees the address, removes the veth and the host route); the explicit veth
+    // delete after it covers a DEL that failed: namespace teardown frees devices asynchronously, and
+    // re-adding the same pod right away would otherwise find its veth name still taken.
+    await cniDel(cniInvocation(lab, node, pod, undefined)).catch(() => undefined);
+    await runCommand("ip", ["-n", node.netns, "link", "del", pod.hostInterface], { timeoutMs: 10_000 });
+  }
   await runCommand("ip", ["netns", "del", pod.netns], { timeoutMs: 10_000 });
   lab.pods.splice(index, 1);
   await writeLabState(lab);

@@ -11,7 +11,10 @@ import { NodeAgent } from "../../src/agent/node-agent";
 import { Controller } from "../../src/controller/controller";
 import { createLogger } from "../../src/base/log";
 import { forgetProcess, recordProcess, stopPid, type PidRecord } from "../processes";
-import type { Lab, LabNode } from "../topology";
+import { labCniInstall, type Lab, type LabNode } from "../topology";
+
+/** How long a lab pod's CNI ADD waits for its policy (a real node: --cni-policy-wait, 10 s). */
+const LAB_POLICY_WAIT_SECONDS = 10;
 import { packagePath } from "../../src/base/package-root";
 
 /** The `switchyard` command of this package (what a lab runs its daemons and its supervisor with). */
@@ -91,11 +94,14 @@ async function spawnDaemon(lab: Lab, key: string, what: string, args: readonly s
 export async function startLabAgent(lab: Lab, node: LabNode, opts: DaemonOptions): Promise<DaemonHandle> {
   const runDir = agentRunDir(lab, node.name);
   const what = `agent ${node.name}`;
+  // The node's CNI files live in the lab's run dir (a real node: /opt/cni/bin, /etc/cni/net.d, ...).
+  const cni = labCniInstall(lab, node.name, LAB_POLICY_WAIT_SECONDS);
   if (!opts.inProcess) {
-    return spawnDaemon(lab, `agent-${node.name}`, what, ["agent", "--node", node.name, "--netns", node.netns, "--run-dir", runDir], opts);
+    const cniArgs = ["--cni-bin-dir", cni.binDir, "--cni-conf-dir", cni.confDir, "--cni-state-dir", cni.stateDir, "--cni-data-dir", cni.dataDir, "--cni-policy-wait", String(cni.policyWaitSeconds), "--cni-chain", "none"];
+    return spawnDaemon(lab, `agent-${node.name}`, what, ["agent", "--node", node.name, "--netns", node.netns, "--run-dir", runDir, ...cniArgs], opts);
   }
   const log = createLogger(`agent/${node.name}`, opts.logLevel);
-  const agent = new NodeAgent({ node: node.name, netns: node.netns, runDir, log });
+  const agent = new NodeAgent({ node: node.name, netns: node.netns, runDir, log, cni });
   await agent.start();
   // stop() does not wait for an apply in flight; once the lab's API is gone its failure is expected noise.
   const quiet = (): void => {

@@ -21,6 +21,9 @@ import { addPod, createLab, destroyLab, installStaticPodRoutes, removePod, type 
 
 export type PolicyBackend = "nftables" | "iptables";
 
+/** The pool the corpus's pod addresses come from. */
+const LAB_POOL = "10.0.0.0/16";
+
 export interface ConformanceOptions {
   readonly file: string;
   readonly backend: PolicyBackend;
@@ -110,7 +113,7 @@ class Runner {
    * (routed as a /32). A request IPAM refuses fails the case instead of being silently placed.
    */
   addresses(state: CorpusState): Map<string, string> {
-    const pool = ["10.0.0.0/16"];
+    const pool = [LAB_POOL];
     const blocks = allocateBlocks(pool, 26, this.lab.nodes.map((n) => n.name)).blocks;
     const reqs = [...state.pods.entries()].map(([ref, p]) => ({ key: ref, node: this.nodeOf(ref), ...(p.ip ? { requested: p.ip } : {}) }));
     const r = assignPodAddresses(pool, blocks, reqs);
@@ -269,7 +272,10 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
   const prefix = opts.prefix ?? "sycf-";
   const nodes = Math.max(3, opts.nodes ?? 3);
   await destroyLab(prefix); // a previous run that crashed
-  const lab = await createLab({ prefix, nodes, subnets: 1, podMtu: 1500 });
+  // Every node's CNI config names the whole lab pool as its block: the runner itself places each pod at its
+  // address (static requests, some borrowed outside the pod's node block), and each node's plugin only has
+  // to honour them; IPAM proper is the lab cluster's (blocks from the controller, through the agents).
+  const lab = await createLab({ prefix, nodes, subnets: 1, podMtu: 1500, podBlocks: Array.from({ length: nodes }, () => LAB_POOL) });
   const results: CaseResult[] = [];
   let runner: Runner | undefined;
   try {

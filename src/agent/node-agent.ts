@@ -25,6 +25,8 @@ import type { AppliedPolicy, PolicyBackendName } from "./policy/backend";
 import { POLICY_BACKENDS, policyBackend } from "./policy/backends";
 import { checkModeRequirements, detectCapabilities, type Capabilities } from "./capabilities";
 import { applyRoutingPlan } from "./routing/apply";
+import { installCni, markNodeReady, syncEndpointMarkers, uninstallCni, type CniInstallOptions } from "./cni-install";
+import { spawn, type ChildProcess } from "node:child_process";
 
 
 export interface NodeAgentOptions {
@@ -36,7 +38,11 @@ export interface NodeAgentOptions {
   /** Drift repair period. */
   readonly repairIntervalMs?: number;
   readonly log?: Logger;
+  /** Install the CNI plugin and keep its markers (src/agent/cni.ts); undefined: another component wires pods. */
+  readonly cni?: CniInstallOptions;
 }
+
+type StatusReport = { nn: NNObject; spec: NodeNetworkSpec; ok: boolean; problems: string[]; routing: RoutingPlan; modeConditions: { reason: string; message: string }[] };
 
 type ProberState = { epoch: number; timer: NodeJS.Timeout | undefined; okRounds: number; failedRounds: number; lastFailure?: string; waiting?: string; reportedOk?: number };
 type NNObject = { metadata?: { name?: string; generation?: number; resourceVersion?: string }; spec?: NodeNetworkSpec; status?: Record<string, unknown> };
@@ -53,6 +59,12 @@ export class NodeAgent {
   private stopped = false;
   readonly counters = { applies: 0, policyFull: 0, policyIncremental: 0, statusWrites: 0, repairs: 0, probeRounds: 0 };
   private prober: ProberState | undefined;
+  /** The last status reported, so a change of pod interfaces alone can be reported again. */
+  private lastReport: StatusReport | undefined;
+  /** Pods of the applied plan whose interface this node does not have ("ns/name"), sorted. */
+  private missingInterfaces: string[] = [];
+  private linkMonitor: ChildProcess | undefined;
+  private interfaceCheck: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: NodeAgentOptions) {
     this.log = opts.log ?? createLogger(`agent/${opts.node}`);
@@ -138,6 +150,7 @@ export class NodeAgent {
         });
     };
     this.repairTimer = setTimeout(repair, every);
+    this.startLinkMonitor();
     this.log.info({ node: this.opts.node, netns: this.opts.netns, capabilities: this.caps }, "agent started");
   }
 
@@ -147,7 +160,49 @@ export class NodeAgent {
     this.prober = undefined;
     this.watcher?.close();
     if (this.repairTimer) clearTimeout(this.repairTimer);
+    if (this.interfaceCheck) clearTimeout(this.interfaceCheck);
+    this.linkMonitor?.kill();
+    this.linkMonitor = undefined;
     this.scheduler.stop();
+  }
+
+  /**
+   * Pod interfaces come and go as the CNI plugin runs: `ip monitor link` says when, and the agent then
+   * checks which pods of its plan still lack one (reported at once, not at the next repair).
+   */
+  private startLinkMonitor(): void {
+    const args = [...(this.opts.netns ? ["-n", this.opts.netns] : []), "-o", "monitor", "link"];
+    const child = spawn("ip", args, { stdio: ["ignore", "pipe", "ignore"] });
+    child.on("error", (e) => this.log.warn({ err: String(e) }, "ip monitor link failed; pod interfaces are checked at repair"));
+    child.stdout?.on("data", () => this.scheduleInterfaceCheck());
+    this.linkMonitor = child;
+  }
+
+  private scheduleInterfaceCheck(): void {
+    if (this.stopped || this.interfaceCheck) return;
+    this.interfaceCheck = setTimeout(() => {
+      this.interfaceCheck = undefined;
+      this.checkPodInterfaces().catch((e: unknown) => this.log.warn({ err: String(e) }, "pod interface check failed"));
+    }, 20);
+  }
+
+  /** Which pods of the plan lack an interface; reports again when that changed. */
+  private async checkPodInterfaces(): Promise<void> {
+    const report = this.lastReport;
+    if (!report || this.stopped) return;
+    const missing = await this.findMissingInterfaces(report.spec);
+    if (missing.join(",") === this.missingInterfaces.join(",")) return;
+    this.missingInterfaces = missing;
+    await this.reportStatus(report.nn, report.spec, report.ok, report.problems, report.routing, report.modeConditions);
+  }
+
+  private async findMissingInterfaces(spec: NodeNetworkSpec): Promise<string[]> {
+    const pods = (spec.policy as unknown as NodePolicySlice).pods ?? [];
+    if (pods.length === 0) return [];
+    const r = await runCommand("ip", ["-j", "link", "show"], { ...(this.opts.netns ? { netns: this.opts.netns } : {}), timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`ip link show failed: ${r.stderr}`);
+    const present = new Set((JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname));
+    return pods.filter((p) => !present.has(p.interface)).map((p) => `${p.namespace}/${p.name}`).sort();
   }
 
   /** Stop and also remove everything this agent owns from the node (used when a lab node is deleted). */
@@ -155,6 +210,7 @@ export class NodeAgent {
     await this.stop();
     await stopBird({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") });
     for (const backend of Object.values(POLICY_BACKENDS)) await backend.remove(this.opts.netns);
+    if (this.opts.cni) uninstallCni(this.opts.cni);
   }
 
   /** Puts the node's policy slice in force with the backend the plan names; a failure comes back as the problem to report. */
@@ -196,11 +252,31 @@ export class NodeAgent {
     }
     const policyProblem = await this.applyPolicy(policy, policy.backend ?? "nftables");
     if (policyProblem) problems.push(policyProblem);
+    // The plugin may now wire the plan's pods: their policy is in force (an ADD waiting for it goes on).
+    else if (this.opts.cni) this.updateCni(spec, policy, problems);
     const modeConditions = this.caps ? checkModeRequirements(routing, this.caps) : [];
     const ok = problems.length === 0;
     if (ok) this.applied = { planHash: spec.planHash, generation: nn.metadata?.generation ?? 0 };
+    if (ok && this.opts.cni) markNodeReady(this.opts.cni, spec.planHash);
+    this.missingInterfaces = await this.findMissingInterfaces(spec);
+    this.lastReport = { nn, spec, ok, problems, routing, modeConditions };
     await this.reportStatus(nn, spec, ok, problems, routing, modeConditions);
     if (ok) this.updateProber(spec, routing);
+  }
+
+  /** Installs or updates the plugin and its conflist (once the node has a block) and the pods' endpoint markers. */
+  private updateCni(spec: NodeNetworkSpec, policy: NodePolicySlice, problems: string[]): void {
+    const cni = this.opts.cni;
+    if (!cni) return;
+    try {
+      if (spec.block) {
+        const r = installCni(cni, { block: spec.block, mtu: spec.mtu });
+        if (r.binaryWritten || r.conflistWritten) this.log.info({ binDir: cni.binDir, confDir: cni.confDir, ...r }, "CNI plugin installed");
+      }
+      syncEndpointMarkers(cni, policy.pods ?? []);
+    } catch (e) {
+      problems.push(`CNIInstallFailed: ${(e as Error).message}`);
+    }
   }
 
   /**
@@ -294,8 +370,22 @@ export class NodeAgent {
       return { type, status: s, reason, message, observedGeneration: nn.metadata?.generation ?? 0, lastTransitionTime: old && old.status === s ? old.lastTransitionTime : now };
     };
     const refused = routing.diagnostics.find((d) => d.reason === "ModeCannotServePeers");
+    const missing = this.missingInterfaces;
+    const missingText = missing.length > 5 ? `${missing.slice(0, 5).join(", ")} and ${missing.length - 5} more` : missing.join(", ");
+    const applied = ok && missing.length === 0;
     const conditions = [
-      mk("Applied", ok, ok ? "PlanApplied" : "ApplyFailed", ok ? `plan ${spec.planHash} is in force` : problems.join("; ").slice(0, 2000)),
+      mk(
+        "Applied",
+        applied,
+        applied ? "PlanApplied" : ok ? "PodInterfacesMissing" : "ApplyFailed",
+        applied ? `plan ${spec.planHash} is in force` : ok ? `plan ${spec.planHash} is in force, but pods of it have no interface on this node (see PodInterfacesMissing)` : problems.join("; ").slice(0, 2000),
+      ),
+      mk(
+        "PodInterfacesMissing",
+        missing.length > 0,
+        missing.length > 0 ? "PodInterfacesMissing" : "AllPodsWired",
+        missing.length > 0 ? `pods of this node's plan without an interface (not wired by the CNI plugin yet, or it failed): ${missingText}` : "every pod of the plan has its interface",
+      ),
       mk("ModeCannotServePeers", refused !== undefined, refused ? "ModeCannotServePeers" : "AllPeersServed", refused?.message ?? "the mode reaches every peer"),
       mk("ModeUnsupported", modeConditions.length > 0, modeConditions.length > 0 ? (modeConditions[0]!.reason) : "Supported", modeConditions.map((c) => c.message).join("; ") || "the node has what the plan needs"),
     ];

@@ -11,6 +11,8 @@ export interface ExecOptions {
   readonly netns?: string;
   /** Text written to the child's stdin (then closed). Without it stdin is empty (/dev/null-like). */
   readonly stdin?: string;
+  /** Extra environment variables (on top of this process's). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Kill the child (SIGKILL, by pid) after this many ms. Default 30 s. */
   readonly timeoutMs?: number;
 }
@@ -35,7 +37,7 @@ export function runCommand(cmd: string, args: readonly string[], options: ExecOp
   const argv = commandLine(cmd, args, options.netns);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise<ExecResult>((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], shell: false });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], shell: false, ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;

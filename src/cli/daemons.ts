@@ -4,6 +4,8 @@
 import { NodeAgent } from "../agent/node-agent";
 import { Controller } from "../controller/controller";
 import { createLogger } from "../base/log";
+import { packagePath } from "../base/package-root";
+import { DEFAULT_CNI_CHAIN } from "../agent/cni-install";
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -32,13 +34,71 @@ export async function runControllerCommand(opts: { identity?: string; metricsPor
   return 0;
 }
 
-export async function runAgentCommand(opts: { node: string; netns?: string; runDir?: string; repair?: string }): Promise<number> {
+export interface AgentCliOptions {
+  readonly node: string;
+  readonly netns?: string;
+  readonly runDir?: string;
+  readonly repair?: string;
+  readonly cni: boolean;
+  readonly cniBinDir: string;
+  readonly cniConfDir: string;
+  readonly cniStateDir: string;
+  readonly cniDataDir: string;
+  readonly cniPolicyWait: string;
+  readonly cniVersion: string;
+  readonly cniChain: string;
+  readonly uninstall?: boolean;
+}
+
+/** The chained plugins `--cni-chain` names; undefined (with the message printed) for one it does not know. */
+function cniChain(value: string): Record<string, unknown>[] | undefined {
+  const known: Record<string, Record<string, unknown>> = { portmap: DEFAULT_CNI_CHAIN[0]!, bandwidth: { type: "bandwidth", capabilities: { bandwidth: true } } };
+  if (value === "none" || value === "") return [];
+  const out: Record<string, unknown>[] = [];
+  for (const name of value.split(",").map((s) => s.trim())) {
+    const plugin = known[name];
+    if (plugin === undefined) {
+      console.error(`--cni-chain: unknown plugin ${JSON.stringify(name)} (known: ${Object.keys(known).join(", ")}, or none)`);
+      return undefined;
+    }
+    out.push(plugin);
+  }
+  return out;
+}
+
+export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
+  const policyWaitSeconds = Number(opts.cniPolicyWait);
+  if (!Number.isFinite(policyWaitSeconds) || policyWaitSeconds < 0 || policyWaitSeconds > 600) {
+    console.error(`--cni-policy-wait: expected seconds between 0 and 600, got ${JSON.stringify(opts.cniPolicyWait)}`);
+    return 2;
+  }
+  const chain = cniChain(opts.cniChain);
+  if (chain === undefined) return 2;
   const agent = new NodeAgent({
     node: opts.node,
     ...(opts.netns ? { netns: opts.netns } : {}),
     runDir: opts.runDir ?? `/run/switchyard/${opts.node}`,
     ...(opts.repair ? { repairIntervalMs: Number(opts.repair) * 1000 } : {}),
+    ...(opts.cni
+      ? {
+          cni: {
+            binDir: opts.cniBinDir,
+            confDir: opts.cniConfDir,
+            stateDir: opts.cniStateDir,
+            dataDir: opts.cniDataDir,
+            pluginBinary: packagePath("dist", "cni", "switchyard-cni"),
+            policyWaitSeconds,
+            cniVersion: opts.cniVersion,
+            chain,
+          },
+        }
+      : {}),
   });
+  if (opts.uninstall) {
+    await agent.teardown();
+    agent.log.info({ node: opts.node }, "uninstalled: policy tables, BIRD and the CNI plugin removed");
+    return 0;
+  }
   await agent.start();
   const sig = await untilSignal();
   agent.log.info({ signal: sig }, "stopping (the applied plan stays in force)");

@@ -23,6 +23,7 @@ import { switchyardBin } from "../../lab/cluster/daemons";
 import { subnetLetter } from "../../lab/cluster/nodes";
 import { readClusterNetworkFile, type ClusterNetworkObject } from "../../lab/cluster/samples";
 import { formatProbeMatrix } from "../../lab/pods";
+import { labCniDirs } from "../../lab/cni-runtime";
 import { readProcessStartTime, stopPid } from "../../lab/processes";
 import { assertLabPrefix, destroyLab, listLabNamespaces, loadLab } from "../../lab/topology";
 import { DEFAULT_LAB_PREFIX } from "./lab-defaults";
@@ -355,7 +356,7 @@ export interface LabStatus {
   readonly supervisor?: { readonly pid: number; readonly alive: boolean };
   readonly kubeconfig?: string;
   readonly clusterNetwork?: { readonly phase?: string; readonly mode?: string; readonly desired?: number; readonly realized?: number; readonly conditions: readonly { type: string; status: string; reason?: string; message?: string }[] };
-  readonly nodes: readonly { name: string; netns: string; ip: string; subnet: string; block?: string; mode?: string; applied?: boolean }[];
+  readonly nodes: readonly { name: string; netns: string; ip: string; subnet: string; cniBinDir: string; cniConfDir: string; block?: string; mode?: string; applied?: boolean }[];
   readonly pods: readonly { namespace: string; name: string; node?: string; netns?: string; ip?: string; phase?: string }[];
   /** Namespaces of the lab that exist (what `lab down` would remove). */
   readonly namespaces: readonly string[];
@@ -399,6 +400,8 @@ export async function readLabStatus(prefix: string): Promise<LabStatus> {
       netns: n.netns,
       ip: n.ip,
       subnet: subnetLetter(n.subnet),
+      cniBinDir: labCniDirs(lab?.runDir ?? "", n.name).binDir,
+      cniConfDir: labCniDirs(lab?.runDir ?? "", n.name).confDir,
       ...(nn?.spec?.block ? { block: nn.spec.block } : {}),
       ...(nn?.spec?.mode ? { mode: nn.spec.mode } : {}),
       ...(nn ? { applied: nn.status?.appliedHash !== undefined && nn.status.appliedHash === nn.spec?.planHash } : {}),

@@ -10,6 +10,7 @@ import type { ConformanceCliOptions } from "./conformance";
 import type { LabUpOptions } from "./lab";
 import { DEFAULT_LAB_PREFIX } from "./lab-defaults";
 import type { MigrateOptions } from "./migrate";
+import type { AgentCliOptions } from "./daemons";
 import { packagePath, packageRoot } from "../base/package-root";
 
 /** The package's version, from the package.json the program runs from (a checkout or the image). */
@@ -119,7 +120,16 @@ export async function main(argv: string[]): Promise<number> {
     .option("--netns <name>", "apply to this network namespace instead of the agent's own (the lab)")
     .option("--run-dir <dir>", "per-node state directory (BIRD files, last applied hashes)")
     .option("--repair <seconds>", "drift repair period", "5")
-    .action(async (opts: { node: string; netns?: string; runDir?: string; repair?: string }) => {
+    .option("--cni-bin-dir <dir>", "where the container runtime finds CNI plugins (switchyard-cni is installed here)", "/opt/cni/bin")
+    .option("--cni-conf-dir <dir>", "where the container runtime finds network configurations (the conflist is written here)", "/etc/cni/net.d")
+    .option("--cni-state-dir <dir>", "the markers switchyard-cni reads (node ready, pods whose policy is programmed)", "/run/switchyard")
+    .option("--cni-data-dir <dir>", "switchyard-cni's durable address allocations", "/var/lib/switchyard/cni")
+    .option("--cni-policy-wait <seconds>", "how long a pod's CNI ADD waits for its policy to be programmed (0: no wait)", "10")
+    .option("--cni-version <version>", "the conflist's cniVersion (lower it when the node's chained plugins are older than 1.1.0)", "1.1.0")
+    .option("--cni-chain <plugins>", "plugins chained after switchyard-cni, comma-separated, or none (portmap: hostPorts)", "portmap")
+    .option("--no-cni", "do not install the CNI plugin (another component wires pods)")
+    .option("--uninstall", "remove everything the agent put on the node (policy tables, BIRD, the CNI plugin and conflist), then exit")
+    .action(async (opts: AgentCliOptions) => {
       const { runAgentCommand } = await import("./daemons");
       code = await runAgentCommand(opts);
     });

@@ -12,15 +12,22 @@ describe("renderIptables", () => {
     const lines = iptables.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
     expect(lines[0]).toBe("*filter");
     expect(lines[lines.length - 1]).toBe("COMMIT");
-    for (const l of lines.slice(1, -1)) expect(l).toMatch(/^(:SY-[A-Z]+(-[0-9a-f]{12})? - \[0:0\]|-A SY-[A-Z]+(-[0-9a-f]{12})? .*)$/);
+    for (const l of lines.slice(1, -1)) expect(l).toMatch(/^(:SY-[A-Z-]+?(-[0-9a-f]{12})? - \[0:0\]|-A SY-[A-Z-]+?(-[0-9a-f]{12})? .*)$/);
     expect(forwardJump).toEqual(["FORWARD", "-m", "comment", "--comment", "switchyard NetworkPolicy", "-j", IPTABLES_FORWARD_CHAIN]);
   });
 
-  it("puts conntrack first, then egress dispatch, then ingress dispatch", () => {
-    const fwd = renderIptables(shop).iptables.split("\n").filter((l) => l.startsWith(`-A ${IPTABLES_FORWARD_CHAIN} `));
-    expect(fwd[0]).toMatch(/--ctstate RELATED,ESTABLISHED .* -j ACCEPT$/);
-    expect(fwd[1]).toMatch(/--ctstate INVALID .* -j DROP$/);
-    const kinds = fwd.slice(2).map((l) => (l.includes(" -i ") ? "i" : "o"));
+  it("puts the unknown-pod-interface checks first, then conntrack, then egress dispatch, then ingress dispatch", () => {
+    const text = renderIptables(shop).iptables;
+    const fwd = text.split("\n").filter((l) => l.startsWith(`-A ${IPTABLES_FORWARD_CHAIN} `));
+    expect(fwd.slice(0, 2)).toEqual([`-A ${IPTABLES_FORWARD_CHAIN} -i sy+ -j SY-FROM-POD`, `-A ${IPTABLES_FORWARD_CHAIN} -o sy+ -j SY-TO-POD`]);
+    for (const [chain, flag] of [["SY-FROM-POD", "-i"], ["SY-TO-POD", "-o"]] as const) {
+      const rules = text.split("\n").filter((l) => l.startsWith(`-A ${chain} `));
+      // The mode devices, then every pod of the slice (isolated or not) return; anything else is dropped.
+      expect(rules).toEqual([`-A ${chain} ${flag} sy-+ -j RETURN`, ...shop.pods.map((p) => p.interface).sort().map((i) => `-A ${chain} ${flag} ${i} -j RETURN`), expect.stringMatching(/not in this node's plan.* -j DROP$/)]);
+    }
+    expect(fwd[2]).toMatch(/--ctstate RELATED,ESTABLISHED .* -j ACCEPT$/);
+    expect(fwd[3]).toMatch(/--ctstate INVALID .* -j DROP$/);
+    const kinds = fwd.slice(4).map((l) => (l.includes(" -i ") ? "i" : "o"));
     expect(kinds.join("")).toMatch(/^i+o+$/);
   });
 

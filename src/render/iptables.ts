@@ -16,6 +16,10 @@
 //   An egress chain RETURNs when a rule allows, which resumes SY-FORWARD after the jump, so the packet
 //   falls through to the ingress dispatch; it DROPs at its end. An ingress chain ACCEPTs when a rule
 //   allows and DROPs at its end. A packet no chain stopped returns to FORWARD and its other rules.
+// - Fail closed for pods, first in SY-FORWARD (before conntrack): packets from or to a pod interface
+//   (`sy+`, podInterfaceName) that is not in the node's plan go to SY-FROM-POD / SY-TO-POD, which RETURN
+//   for the mode devices (`sy-+`) and every pod of the slice, isolated or not, and DROP the rest: a pod
+//   the CNI plugin wired before the agent programmed it sends and receives nothing.
 // - Comments (`-m comment`) name the source rule, `ns/policy ingress[0]`; same slice, same bytes.
 import { shortHash } from "../model/names";
 import type { NodePolicySlice, SliceChain, SliceGroup, SlicePortMatch, SliceRule } from "../compile/policy/slice";
@@ -40,6 +44,8 @@ export interface IptablesRendering {
 }
 
 export const IPTABLES_FORWARD_CHAIN = "SY-FORWARD";
+const FROM_POD_CHAIN = "SY-FROM-POD";
+const TO_POD_CHAIN = "SY-TO-POD";
 const CHAIN_PREFIX = "SY-";
 const SET_PREFIX = "sy-";
 /** The comment match takes at most 255 characters. */
@@ -127,13 +133,23 @@ export function renderIptables(slice: NodePolicySlice, opts: IptablesRenderOptio
   }
 
   const chainNames = slice.chains.map(iptablesChainName);
-  const wanted = new Set([IPTABLES_FORWARD_CHAIN, ...chainNames]);
+  const ownChains = [IPTABLES_FORWARD_CHAIN, FROM_POD_CHAIN, TO_POD_CHAIN];
+  const wanted = new Set([...ownChains, ...chainNames]);
   const stale = [...new Set(opts.existingChains ?? [])].filter((c) => c.startsWith(CHAIN_PREFIX) && !wanted.has(c)).sort();
 
   const ipt: string[] = [`# Switchyard NetworkPolicy for node ${slice.node}, slice ${hash}. Generated; do not edit.`, "*filter"];
-  for (const name of [IPTABLES_FORWARD_CHAIN, ...chainNames, ...stale]) ipt.push(`:${name} - [0:0]`);
+  for (const name of [...ownChains, ...chainNames, ...stale]) ipt.push(`:${name} - [0:0]`);
   for (const name of stale) ipt.push(`-X ${name}`);
   const F = IPTABLES_FORWARD_CHAIN;
+  const interfaces = slice.pods.map((p) => p.interface).sort();
+  for (const [chain, flag, what] of [
+    [FROM_POD_CHAIN, "-i", "from"],
+    [TO_POD_CHAIN, "-o", "to"],
+  ] as const) {
+    ipt.push(`-A ${F} ${flag} sy+ -j ${chain}`, `-A ${chain} ${flag} sy-+ -j RETURN`);
+    for (const i of interfaces) ipt.push(`-A ${chain} ${flag} ${i} -j RETURN`);
+    ipt.push(`-A ${chain} ${comment(`${what} a pod interface not in this node's plan: dropped until its policy is programmed`)} -j DROP`);
+  }
   ipt.push(
     `-A ${F} -m conntrack --ctstate RELATED,ESTABLISHED ${comment("replies and related ICMP errors of allowed connections")} -j ACCEPT`,
     `-A ${F} -m conntrack --ctstate INVALID ${comment("invalid conntrack state")} -j DROP`,

@@ -107,9 +107,10 @@ describe("renderNftablesSetUpdate", () => {
       expect.stringMatching(/^add element inet switchyard g_[0-9a-f]{12} \{ 10\.0\.0\.3 \}$/),
       expect.stringMatching(/^add element inet switchyard n_[0-9a-f]{12} \{ 10\.0\.1\.2 \. tcp \. 5433 \}$/),
       expect.stringMatching(/^add element inet switchyard egress_pods \{ "sy[0-9a-f]{12}" : jump eg_[0-9a-f]{12} \}$/),
+      expect.stringMatching(/^add element inet switchyard pod_interfaces \{ "sy[0-9a-f]{12}" \}$/),
     ]);
     const back = renderNftablesSetUpdate(after, before)!;
-    expect(back.split("\n").filter((l) => l.startsWith("delete element"))).toHaveLength(3);
+    expect(back.split("\n").filter((l) => l.startsWith("delete element"))).toHaveLength(4);
     expect(back).not.toContain("add element");
   });
 

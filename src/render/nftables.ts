@@ -16,6 +16,10 @@
 //   excepts already subtracted into disjoint prefixes, so no overlap and no auto-merge is needed), and a
 //   concatenated `ip daddr . meta l4proto . th dport` set for egress named ports, which resolve per
 //   destination pod. Nothing is ever a linear list per peer.
+// - Fail closed for pods: a pod interface (`sy` + hex, podInterfaceName) that is not in the node's plan yet
+//   (the CNI plugin created it before the agent programmed the pod, or the pod is gone from the plan) is
+//   dropped in both directions before anything else, conntrack included: `@pod_interfaces` holds every pod
+//   of the slice, isolated or not, and the mode devices (`sy-vxlan`, `sy-ipip`) are told apart by the dash.
 // - Every name derives from content hashes; the same slice always renders byte-identical text.
 // - nft 1.0.6 quirks (kernel-lab.md §8.12): multi-line text only, a newline before every `}`, no chain
 //   named `fwd`; comments are at most 128 bytes.
@@ -35,6 +39,10 @@ const NFT_COMMENT_MAX = 128;
 
 const INGRESS_MAP = "ingress_pods";
 const EGRESS_MAP = "egress_pods";
+const POD_INTERFACES_SET = "pod_interfaces";
+/** Every pod's host-side veth starts with this (podInterfaceName); mode devices start with `sy-`. */
+const POD_INTERFACE_WILDCARD = '"sy*"';
+const DEVICE_WILDCARD = '"sy-*"';
 
 /** The nft set name of a group. */
 export function nftSetName(group: Pick<SliceGroup, "id" | "kind">): string {
@@ -107,6 +115,11 @@ function setType(kind: SliceGroup["kind"]): string[] {
   return ["type ipv4_addr . inet_proto . inet_service"];
 }
 
+/** Every pod interface of the slice, quoted, sorted (the slice's pods are sorted by namespace/name). */
+function podInterfaces(slice: NodePolicySlice): string[] {
+  return slice.pods.map((p) => `"${p.interface}"`).sort();
+}
+
 function mapEntries(slice: NodePolicySlice, direction: "ingress" | "egress"): string[] {
   const chains = new Map(slice.chains.map((c) => [c.id, c]));
   const out: string[] = [];
@@ -127,6 +140,9 @@ function renderBody(slice: NodePolicySlice, table: string, withElements: boolean
     if (withElements) lines.push(...elementBlock(groupElements(g), "\t\t"));
     lines.push("\t}");
   }
+  lines.push(`\tset ${POD_INTERFACES_SET} {`, "\t\ttype ifname");
+  if (withElements) lines.push(...elementBlock(podInterfaces(slice), "\t\t"));
+  lines.push("\t}");
   for (const [name, direction] of [
     [EGRESS_MAP, "egress"],
     [INGRESS_MAP, "ingress"],
@@ -138,6 +154,8 @@ function renderBody(slice: NodePolicySlice, table: string, withElements: boolean
   lines.push(
     "\tchain forward {",
     "\t\ttype filter hook forward priority filter; policy accept;",
+    `\t\tiifname ${POD_INTERFACE_WILDCARD} iifname != ${DEVICE_WILDCARD} iifname != @${POD_INTERFACES_SET} counter drop ${comment("from a pod interface not in this node's plan: dropped until its policy is programmed")}`,
+    `\t\toifname ${POD_INTERFACE_WILDCARD} oifname != ${DEVICE_WILDCARD} oifname != @${POD_INTERFACES_SET} counter drop ${comment("to a pod interface not in this node's plan: dropped until its policy is programmed")}`,
     `\t\tct state established,related accept ${comment("replies and related ICMP errors of allowed connections")}`,
     `\t\tct state invalid drop ${comment("invalid conntrack state")}`,
     `\t\tiifname vmap @${EGRESS_MAP} ${comment("egress: jump to the source pod's policy-set chain")}`,
@@ -194,6 +212,10 @@ export function renderNftablesSetUpdate(oldSlice: NodePolicySlice, newSlice: Nod
     deletes.push(...elementCommands("delete", table, nftSetName(g), [...before].filter((e) => !after.has(e))));
     adds.push(...elementCommands("add", table, nftSetName(g), [...after].filter((e) => !before.has(e))));
   }
+  const podsBefore = new Set(podInterfaces(oldSlice));
+  const podsAfter = new Set(podInterfaces(newSlice));
+  deletes.push(...elementCommands("delete", table, POD_INTERFACES_SET, [...podsBefore].filter((e) => !podsAfter.has(e))));
+  const podAdds = elementCommands("add", table, POD_INTERFACES_SET, [...podsAfter].filter((e) => !podsBefore.has(e)));
   for (const [name, direction] of [
     [EGRESS_MAP, "egress"],
     [INGRESS_MAP, "ingress"],
@@ -205,7 +227,7 @@ export function renderNftablesSetUpdate(oldSlice: NodePolicySlice, newSlice: Nod
     deletes.push(...elementCommands("delete", table, name, removed));
     adds.push(...elementCommands("add", table, name, added));
   }
-  const commands = [...deletes, ...adds];
+  const commands = [...deletes, ...adds, ...podAdds];
   if (commands.length === 0) return "";
   return `# Switchyard set update for node ${newSlice.node}, slice ${sliceHash(newSlice)}.\n${commands.join("\n")}\n`;
 }

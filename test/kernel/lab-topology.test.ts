@@ -57,7 +57,7 @@ async function readSysctl(netns: string, key: string): Promise<string> {
   return (await runOk("sysctl", ["-n", key], { netns, timeoutMs: 10_000 })).trim();
 }
 
-function podSpecs(): PodSpec[] {
+function podSpecs(): (PodSpec & { ip: string })[] {
   // 2 pods per node: 10.244.N.2 and 10.244.N.3 on node nN.
   return [1, 2, 3, 4].flatMap((n) => [2, 3].map((host) => ({ namespace: "lab", name: `n${n}-p${host - 1}`, node: `n${n}`, ip: `10.244.${n}.${host}` })));
 }
@@ -71,7 +71,7 @@ describe("lab topology", () => {
     await destroyLab(PREFIX); // leftovers of a crashed earlier run
     rootBefore = await rootLinks();
     let t = Date.now();
-    lab = await createLab({ prefix: PREFIX, nodes: 4, subnets: 2 });
+    lab = await createLab({ prefix: PREFIX, nodes: 4, subnets: 2, podBlocks: [1, 2, 3, 4].map((n) => `10.244.${n}.0/24`) });
     timings["createLab (4 nodes, 2 subnets)"] = Date.now() - t;
     t = Date.now();
     await Promise.all(podSpecs().map((p) => addPod(lab, p)));

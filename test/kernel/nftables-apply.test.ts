@@ -67,7 +67,7 @@ describe("nftables apply", () => {
 
   beforeAll(async () => {
     await destroyLab(PREFIX);
-    lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1 });
+    lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1, podBlocks: ["10.0.0.0/28", "10.0.0.16/28"] });
     for (const p of [A, B, C, D]) await addPod(lab, p);
     await installStaticPodRoutes(lab);
     await Promise.all([A, B, C, D].map((p) => startPodAgent(lab, p, SERVERS)));

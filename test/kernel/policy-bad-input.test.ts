@@ -33,7 +33,7 @@ describe("a policy the engine cannot honour", () => {
   let lab: Lab;
   beforeAll(async () => {
     await destroyLab(PREFIX);
-    lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1 });
+    lab = await createLab({ prefix: PREFIX, nodes: 2, subnets: 1, podBlocks: ["10.0.1.0/24", "10.0.2.0/24"] });
     for (const p of pods) await addPod(lab, p);
     await installStaticPodRoutes(lab);
     await Promise.all(pods.map((p) => startPodAgent(lab, p, [{ port: 80, protocol: "TCP" }])));

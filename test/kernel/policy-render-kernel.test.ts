@@ -87,7 +87,9 @@ function checkNft(ns: string, slice: NodePolicySlice): void {
   const chains = objs.flatMap((o) => (o["chain"] ? [String(o["chain"]["name"])] : []));
   expect(chains.sort()).toEqual(["forward", ...slice.chains.map(nftChainName)].sort());
   const sets = objs.flatMap((o) => (o["set"] ? [o["set"]] : []));
-  expect(sets.map((s) => String(s["name"])).sort()).toEqual(slice.groups.map(nftSetName).sort());
+  // The groups' sets, and the node's pod interfaces (everything else from or to a pod interface drops).
+  expect(sets.map((s) => String(s["name"])).sort()).toEqual([...slice.groups.map(nftSetName), "pod_interfaces"].sort());
+  expect(((sets.find((s) => s["name"] === "pod_interfaces")?.["elem"] as unknown[] | undefined) ?? []).length).toBe(slice.pods.length);
   for (const g of slice.groups) {
     const s = sets.find((x) => x["name"] === nftSetName(g))!;
     const elems = (s["elem"] as unknown[] | undefined) ?? [];
@@ -117,7 +119,7 @@ function checkIptables(ns: string, slice: NodePolicySlice): void {
   const rules = mustInNs(ns, "iptables", ["-S"]);
   expect(rules.split("\n").filter((l) => l.startsWith("-A FORWARD ") && l.includes(`-j ${IPTABLES_FORWARD_CHAIN}`))).toHaveLength(1);
   const owned = rules.split("\n").flatMap((l) => (l.startsWith("-N ") ? [l.slice(3)] : []));
-  expect(owned.sort()).toEqual([IPTABLES_FORWARD_CHAIN, ...slice.chains.map(iptablesChainName)].sort());
+  expect(owned.sort()).toEqual([IPTABLES_FORWARD_CHAIN, "SY-FROM-POD", "SY-TO-POD", ...slice.chains.map(iptablesChainName)].sort());
   const sets = mustInNs(ns, "ipset", ["list", "-n"]).split("\n").filter((s) => s !== "");
   expect(sets.sort()).toEqual(slice.groups.map((g) => `sy-${g.kind === "address" ? "g" : g.kind === "cidr" ? "c" : "n"}-${g.id}`).sort());
 }

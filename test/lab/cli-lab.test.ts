@@ -78,6 +78,12 @@ describe("switchyard lab", () => {
       ["n4", "b", "vxlan", true],
     ]);
     expect(new Set(status.nodes.map((n) => n.block)).size).toBe(4);
+    // Each node's network namespace and where its agent installed switchyard-cni and the conflist.
+    for (const n of status.nodes) {
+      expect(n.netns).toBe(`${PREFIX}${n.name}`);
+      expect(existsSync(join(n.cniBinDir, "switchyard-cni")), `${n.name}: ${n.cniBinDir}`).toBe(true);
+      expect(existsSync(join(n.cniConfDir, "10-switchyard.conflist")), `${n.name}: ${n.cniConfDir}`).toBe(true);
+    }
     expect(status.pods).toHaveLength(8);
     for (const p of status.pods) {
       expect(p.netns).toBe(`${PREFIX}p-${p.namespace}-${p.name}`);

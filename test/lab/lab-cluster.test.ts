@@ -3,9 +3,13 @@
 // real packets: Ready from realization, full reachability, a policy applied through the API denying
 // exactly what the reference evaluator denies, a node joining and leaving, and a teardown that leaves no
 // namespace. Namespaces: prefix sylc1-.
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runOk } from "../../src/base/exec";
+import { runCommand, runOk } from "../../src/base/exec";
+import { waitFor } from "../../src/base/wait";
+import { labCniDirs } from "../../lab/cni-runtime";
 import { cidrContains, parseCidr, parseIPv4 } from "../../src/api/ipv4";
 import { STATIC_IP_ANNOTATION } from "../../src/api/annotations";
 import { startLabCluster, type LabCluster } from "../../lab/cluster/lab-cluster";
@@ -50,6 +54,46 @@ describe("LabCluster (vxlan, 4 nodes on 2 subnets)", () => {
     // The nodes are labelled by subnet, as the samples' node selectors expect.
     expect(cluster.lab.nodes.map((n) => n.subnet)).toEqual([0, 0, 1, 1]);
   });
+
+  it("wires every pod with switchyard-cni, which each node's agent installed with the node's block and MTU", async () => {
+    const nns = await cluster.nodeNetworks();
+    for (const nn of nns) {
+      const node = nn.metadata?.name ?? "";
+      const dirs = labCniDirs(cluster.lab.runDir, node);
+      expect(existsSync(join(dirs.binDir, "switchyard-cni")), `${node}: the plugin in its cniBinDir`).toBe(true);
+      const conf = JSON.parse(readFileSync(join(dirs.confDir, "10-switchyard.conflist"), "utf8")) as { cniVersion: string; plugins: { type: string; blocks: string[]; mtu: number; policyWaitSeconds: number }[] };
+      expect(conf.plugins[0], node).toMatchObject({ type: "switchyard-cni", blocks: [nn.spec?.block], mtu: nn.spec?.mtu, policyWaitSeconds: 10 });
+      // STATUS says ready (the agent applied a complete plan), through the CNI exec protocol.
+      const status = await runCommand(join(dirs.binDir, "switchyard-cni"), [], { env: { CNI_COMMAND: "STATUS", CNI_PATH: dirs.binDir }, stdin: JSON.stringify({ ...conf.plugins[0], cniVersion: conf.cniVersion, name: "switchyard" }) });
+      expect(status.code, status.stdout).toBe(0);
+      // One endpoint marker per pod of the plan; the pods' addresses are the plugin's allocations.
+      const pods = cluster.lab.pods.filter((p) => p.node === node);
+      expect(readdirSync(join(dirs.stateDir, "endpoints")).sort()).toEqual(pods.map((p) => p.hostInterface).sort());
+      for (const p of pods) expect(readdirSync(dirs.dataDir)).toContain(p.ip);
+      expect(nn.status?.conditions?.find((c) => c.type === "PodInterfacesMissing")).toMatchObject({ status: "False" });
+    }
+  });
+
+  it("refuses a static address outside the node's block with the plugin's message, and names the pod without an interface", async () => {
+    const pod = await cluster.createPod("y", "foreign", "n2", { app: "foreign" }, [{ port: 80, name: "http" }], { annotations: { [STATIC_IP_ANNOTATION]: JSON.stringify(["10.99.0.7"]) }, wait: false });
+    expect(pod).toBeUndefined();
+    const pending = await waitFor("the pod to be refused", async () => {
+      const p = (await K8s(kind.Pod).InNamespace("y").Get("foreign")) as { status?: { phase?: string; message?: string } };
+      return p.status?.message?.includes("10.99.0.7") ? p.status : undefined;
+    }, 30_000, 100);
+    expect(pending.phase).toBe("Pending");
+    expect(pending.message).toMatch(/switchyard-cni.*10\.99\.0\.7.*10\.244\./);
+    const condition = await waitFor("n2's agent to name the pod without an interface", async () => {
+      const nn = (await cluster.nodeNetworks()).find((n) => n.metadata?.name === "n2");
+      const c = nn?.status?.conditions?.find((x) => x.type === "PodInterfacesMissing");
+      return c?.status === "True" ? c : undefined;
+    }, 30_000, 100);
+    expect(condition.message).toContain("y/foreign");
+    const n2 = (await cluster.nodeNetworks()).find((n) => n.metadata?.name === "n2");
+    expect(n2?.status?.conditions?.find((c) => c.type === "Applied")).toMatchObject({ status: "False", reason: "PodInterfacesMissing" });
+    await cluster.deletePod("y", "foreign", { wait: false });
+    await cluster.waitForReady(30_000);
+  }, 60_000);
 
   it("connects every pod to every pod, same node, same subnet and across the router", async () => {
     const m = await cluster.matrix(80, "TCP");

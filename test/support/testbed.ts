@@ -54,7 +54,7 @@ export async function createTestbed(prefix: string): Promise<Testbed> {
   if (!/^syrt[a-z0-9]*-$/.test(prefix)) throw new Error(`testbed prefix must look like "syrt1-", got ${prefix}`);
   await destroyTestbed(prefix);
   const runDir = `/tmp/${prefix}run`;
-  const lab = await createLab({ prefix, nodes: 4, subnets: 2, placement: [0, 0, 0, 1], runDir: join(runDir, "lab") });
+  const lab = await createLab({ prefix, nodes: 4, subnets: 2, placement: [0, 0, 0, 1], runDir: join(runDir, "lab"), podBlocks: [1, 2, 3, 4].map((i) => `10.244.${i}.0/24`) });
   try {
     await mkdir(runDir, { recursive: true });
     const pods: LabPod[] = [];

@@ -130,6 +130,14 @@ describe("deploy/Dockerfile", () => {
     expect(readFileSync(join(ROOT, "bin", "switchyard.mjs"), "utf8")).toContain('import("../dist/cli/main.js")');
   });
 
+  it("ships the CNI plugin the agent installs: a static Go build in a stage of its own, at dist/cni", () => {
+    const cni = stages.find((s) => runs(s).some((c) => /\bgo build\b.*\.\/cmd\/switchyard-cni\b/.test(c)));
+    expect(cni, "a stage that builds cmd/switchyard-cni").toBeDefined();
+    expect(runs(cni!).find((c) => c.includes("go build"))).toMatch(/CGO_ENABLED=0/);
+    const wd = workdir(runtime);
+    expect(placements(runtime).find((p) => p.target === posix.join(wd, "dist", "cni"))?.from).toBe(cni!.name);
+  });
+
   it("every path it COPYs exists after a build", () => {
     // deploy/Dockerfile.dockerignore keeps a host's node_modules and dist out of the build context.
     const ignored = readFileSync(join(ROOT, "deploy", "Dockerfile.dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));

@@ -25,6 +25,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"switchyard.dev/cni/internal/config"
 	"switchyard.dev/cni/internal/ipam"
@@ -83,7 +84,9 @@ func podHandle(netnsPath string) (ns.NetNS, netlinksafe.Handle, error) {
 	if err != nil {
 		return nil, netlinksafe.Handle{}, cniErr(types.ErrInvalidEnvironmentVariables, "CNI_NETNS %s is not a network namespace: %v", netnsPath, err)
 	}
-	h, err := netlinksafe.NewHandleAt(netns.NsHandle(podNS.Fd()))
+	// Only NETLINK_ROUTE: with no family given, netlink opens every family it knows (XFRM among them),
+	// and a kernel without one refuses the whole handle ("protocol not supported").
+	h, err := netlinksafe.NewHandleAt(netns.NsHandle(podNS.Fd()), unix.NETLINK_ROUTE)
 	if err != nil {
 		_ = podNS.Close()
 		return nil, netlinksafe.Handle{}, internal("cannot open netlink in %s: %v", netnsPath, err)
@@ -92,7 +95,7 @@ func podHandle(netnsPath string) (ns.NetNS, netlinksafe.Handle, error) {
 }
 
 func hostHandle() (netlinksafe.Handle, error) {
-	h, err := netlinksafe.NewHandle()
+	h, err := netlinksafe.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return netlinksafe.Handle{}, internal("cannot open netlink: %v", err)
 	}

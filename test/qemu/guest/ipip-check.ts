@@ -15,6 +15,7 @@ import { IPIP_DEVICE } from "../../../src/modes/ipip";
 import { VXLAN_DEVICE } from "../../../src/modes/vxlan";
 import type { RoutingInput, RoutingPlan } from "../../../src/model/routing-plan";
 import { applyRoutingPlan, type ApplyReport } from "../../../src/agent/routing/apply";
+import { join } from "node:path";
 import { mapBounded } from "../../../src/base/limit";
 import { addPod, createLab, destroyLab, setPodMtu, type Lab, type LabPod } from "../../../lab/topology";
 import { CheckReport, deviceInfo, ping, routeDevice, txPackets } from "./guest-checks";
@@ -205,7 +206,16 @@ async function main(report: CheckReport): Promise<void> {
   const started = Date.now();
   // IPv6 off: Switchyard is IPv4-only here, and IPv6 router solicitations and MLD reports on the tunnel
   // devices would muddy the "which tunnel carried the packets" counters.
-  const lab = await createLab({ prefix: PREFIX, nodes: 3, subnets: 2, disableIpv6: true, runDir: `/tmp/${PREFIX}lab` });
+  // switchyard-cni wires the pods; hack/qemu-ipip.sh puts the binary beside this bundle.
+  const lab = await createLab({
+    prefix: PREFIX,
+    nodes: 3,
+    subnets: 2,
+    disableIpv6: true,
+    runDir: `/tmp/${PREFIX}lab`,
+    podBlocks: [1, 2, 3].map((i) => `10.244.${i}.0/24`),
+    cniPlugin: join(import.meta.dirname, "switchyard-cni"),
+  });
   try {
     const nodes: GuestNode[] = [];
     for (const [i, n] of lab.nodes.entries()) {

@@ -38,7 +38,7 @@ import { startApiServer, type ApiServer } from "../../../lab/apiserver";
 import { SUBNET_LABEL, torPeersFor } from "../../../lab/cluster/samples";
 import { subnetLetter } from "../../../lab/cluster/nodes";
 import { applyTorRouter, stopTorRouter, torKernelRoutes, torStatus, TOR_AS_NUMBER } from "../../../lab/router";
-import { addPod, createLab, destroyLab, type Lab, type LabNode, type LabPod } from "../../../lab/topology";
+import { addPod, createLab, destroyLab, labCniInstall, type Lab, type LabNode, type LabPod } from "../../../lab/topology";
 import { ApiView, type ViewObject } from "./api-view";
 import { cpuSnapshot, describeCpu, LoopDelay, schedulingOf } from "./cpu-account";
 import { describeDropDiff, dropCounters } from "./drop-counters";
@@ -282,7 +282,8 @@ async function main(report: CheckReport, run: Running): Promise<void> {
   });
   process.env["KUBECONFIG"] = run.api.kubeconfigPath;
   await destroyLab(PREFIX);
-  const lab = await createLab({ prefix: PREFIX, nodes: 4, subnets: 2, podMtu: 1480, runDir: join(RUN_ROOT, "lab") });
+  // switchyard-cni wires the pods (the agents install it); hack/qemu-migration.sh puts it beside this bundle.
+  const lab = await createLab({ prefix: PREFIX, nodes: 4, subnets: 2, podMtu: 1480, runDir: join(RUN_ROOT, "lab"), cniPlugin: join(import.meta.dirname, "switchyard-cni") });
   run.lab = lab;
   report.note(`[${elapsed()}] API server on ${run.api.url}; lab of ${lab.nodes.length} nodes on ${lab.subnets.map((s) => s.cidr).join(", ")}`);
 
@@ -312,7 +313,15 @@ async function main(report: CheckReport, run: Running): Promise<void> {
 
   let t = Date.now();
   run.agents = lab.nodes.map(
-    (n) => new NodeAgent({ node: n.name, netns: n.netns, runDir: join(RUN_ROOT, `agent-${n.name}`), repairIntervalMs: REPAIR_INTERVAL_MS, log: createLogger(`agent/${n.name}`, "warn") }),
+    (n) =>
+      new NodeAgent({
+        node: n.name,
+        netns: n.netns,
+        runDir: join(RUN_ROOT, `agent-${n.name}`),
+        repairIntervalMs: REPAIR_INTERVAL_MS,
+        log: createLogger(`agent/${n.name}`, "warn"),
+        cni: labCniInstall(lab, n.name, 60),
+      }),
   );
   await Promise.all(run.agents.map((a) => a.start()));
   report.note(`[${elapsed()}] ${run.agents.length} agents started (capability probes) in ${secs(Date.now() - t)}`);
