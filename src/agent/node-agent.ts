@@ -191,10 +191,22 @@ export class NodeAgent {
     const report = this.lastReport;
     if (!report || this.stopped) return;
     const missing = await this.findMissingInterfaces(report.spec);
-    if (missing.join(",") === this.missingInterfaces.join(",")) return;
-    this.missingInterfaces = missing;
-    await this.reportStatus(report.nn, report.spec, report.ok, report.problems, report.routing, report.modeConditions);
+    await this.serially(async () => {
+      // An apply reported a newer plan meanwhile (with its own count of missing interfaces): this check is
+      // stale, and reporting it would put the older plan's hash back in status.
+      if (this.lastReport !== report || missing.join(",") === this.missingInterfaces.join(",")) return;
+      this.missingInterfaces = missing;
+      await this.reportStatus(report.nn, report.spec, report.ok, report.problems, report.routing, report.modeConditions);
+    });
   }
+
+  /** Status writes one at a time, in the order they were asked for. */
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const next = this.reporting.then(fn, fn);
+    this.reporting = next.catch(() => undefined);
+    return next;
+  }
+  private reporting: Promise<void> = Promise.resolve();
 
   private async findMissingInterfaces(spec: NodeNetworkSpec): Promise<string[]> {
     const pods = (spec.policy as unknown as NodePolicySlice).pods ?? [];
@@ -258,9 +270,12 @@ export class NodeAgent {
     const ok = problems.length === 0;
     if (ok) this.applied = { planHash: spec.planHash, generation: nn.metadata?.generation ?? 0 };
     if (ok && this.opts.cni) markNodeReady(this.opts.cni, spec.planHash);
-    this.missingInterfaces = await this.findMissingInterfaces(spec);
-    this.lastReport = { nn, spec, ok, problems, routing, modeConditions };
-    await this.reportStatus(nn, spec, ok, problems, routing, modeConditions);
+    const missing = await this.findMissingInterfaces(spec);
+    await this.serially(async () => {
+      this.missingInterfaces = missing;
+      this.lastReport = { nn, spec, ok, problems, routing, modeConditions };
+      await this.reportStatus(nn, spec, ok, problems, routing, modeConditions);
+    });
     if (ok) this.updateProber(spec, routing);
   }
 
