@@ -342,6 +342,14 @@ describe("pause, resume and abort through the CLI", () => {
     }
     return paused.pausedFrom ?? "?";
   };
+  /**
+   * Resumes and waits until the controller has taken the resume (the phase is no longer Paused): until
+   * then the status still says Paused, and a progress line seen meanwhile must not count as a new pause.
+   */
+  const resume = async (): Promise<void> => {
+    await control("resume");
+    await waitFor("the migration to resume", async () => ((await migrationOf())?.phase !== "Paused" ? true : undefined), 20_000, 20);
+  };
   const PHASES = ["Preflight", "Prepare", "Canary", "Gate", "Rolling", "Finalize"];
 
   it("pauses in every phase (Preflight, Prepare, Canary, Gate, Rolling, Finalize): nothing moves, resume completes", async () => {
@@ -357,7 +365,7 @@ describe("pause, resume and abort through the CLI", () => {
           const where = await pauseAndHold();
           if (where === undefined) return;
           pausedIn.add(where);
-          await control("resume");
+          await resume();
         },
       });
       expect(run.final?.migration?.phase, run.timeline.join("\n")).toBe("Completed");
@@ -381,7 +389,7 @@ describe("pause, resume and abort through the CLI", () => {
           where = (await pauseAndHold()) ?? "(ended first)";
           // The pause landed in a later phase: let this rollout finish and try again the other way.
           if (where === "(ended first)") return;
-          if (where !== target) return control("resume");
+          if (where !== target) return resume();
           await control("abort");
         },
       });
