@@ -8,7 +8,7 @@ import { mapBounded } from "../base/limit";
 import type { Logger } from "../base/log";
 import { shortHash } from "../model/names";
 import { describeError, type KubeClient } from "../kube/client";
-import type { ClusterStore, KObj } from "../kube/store";
+import type { ClusterStore } from "../kube/store";
 import type { ControllerMetrics } from "./metrics";
 import { clearControlPatch, type EventNote, type FollowUpDecision, type InvalidSpecDecision, type PlanWrite, type PlanWritesDecision } from "./decide";
 import type { ClusterNetworkRef } from "./observe";
@@ -30,7 +30,7 @@ export interface ControllerCounters {
 export interface ActContext {
   readonly client: KubeClient;
   readonly state: ControllerState;
-  readonly store: Pick<ClusterStore, "forgetChangesThrough" | "apply">;
+  readonly store: Pick<ClusterStore, "forgetChangesThrough">;
   readonly counters: ControllerCounters;
   readonly metrics: ControllerMetrics;
   readonly log: Logger;
@@ -117,7 +117,6 @@ export async function actOnPlanWrites(d: PlanWritesDecision, ctx: ActContext): P
   if (d.clearControl !== undefined) {
     await ctx.client
       .patch("ClusterNetwork", { name: cn.name }, clearControlPatch(d.clearControl))
-      .then((o) => writeThrough(ctx, o))
       .catch((e: unknown) => ctx.log.info({ err: describeError(e) }, "the migration control annotation was not cleared (already gone, or a newer one arrived: the next pass reads it)"));
   }
   if (d.wakeAt !== undefined) ctx.wakeAt(d.wakeAt);
@@ -159,22 +158,12 @@ export async function actOnFollowUp(d: FollowUpDecision, sent: PlansWritten, ctx
   metrics.nodes.set({ state: "desired" }, d.nodes.desired);
   metrics.nodes.set({ state: "realized" }, d.nodes.realized);
   if (d.status) {
-    writeThrough(ctx, await ctx.client.patchStatus("ClusterNetwork", { name: cn.name }, d.status.patch));
+    await ctx.client.patchStatus("ClusterNetwork", { name: cn.name }, d.status.patch);
     state.lastStatusJson = d.status.comparable;
     counters.statusWrites++;
     metrics.writes.inc({ kind: "ClusterNetwork", verb: "patch-status" });
     await recordEvents(cn, d.status.events, ctx);
   }
-}
-
-/**
- * Puts what the server answered to our own ClusterNetwork write into the store at once. The next pass must
- * never decide from an older copy than the one we wrote (its watch event may still be on the way): the
- * migration state lives in status, so a pass on a stale status would undo a step (a pause would be lost),
- * and a stale annotation would be read again. The store keeps the newer resourceVersion either way.
- */
-function writeThrough(ctx: Pick<ActContext, "store" | "now">, obj: KObj | undefined): void {
-  if (obj?.metadata?.resourceVersion !== undefined) ctx.store.apply("ClusterNetwork", "MODIFIED", { ...obj, kind: "ClusterNetwork" }, ctx.now());
 }
 
 /** Observes the implementation delay of changes whose affected nodes have now all applied their plans. */
