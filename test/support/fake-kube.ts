@@ -202,27 +202,7 @@ export class FakeKube implements KubeClient {
     return stored;
   }
 
-  /** Watch events of `kind` wait (a lagging watch) until releaseEvents(). */
-  holdEvents(kind: KubeKind): void {
-    this.held.set(kind, this.held.get(kind) ?? []);
-  }
-
-  /** Delivers the held events, in order, and stops holding. */
-  releaseEvents(): void {
-    const held = [...this.held.values()].flat();
-    this.held.clear();
-    for (const e of held) this.deliver(e.kind, e.phase, e.obj);
-  }
-
-  private readonly held = new Map<KubeKind, { kind: KubeKind; phase: Phase; obj: KObj }[]>();
-
   private emit(kind: KubeKind, phase: Phase, obj: KObj): void {
-    const queue = this.held.get(kind);
-    if (queue) queue.push({ kind, phase, obj: clone(obj) });
-    else this.deliver(kind, phase, obj);
-  }
-
-  private deliver(kind: KubeKind, phase: Phase, obj: KObj): void {
     for (const w of [...this.watchers]) if (w.kind === kind && (w.name === undefined || w.name === obj.metadata?.name)) w.onEvent(phase, clone(obj));
   }
 }
