@@ -108,11 +108,9 @@ function pluginConf(list: Conflist, plugin: Record<string, unknown>, prevResult:
 export async function cniAdd(inv: CniInvocation): Promise<CniAddResult> {
   const list = readConflist(inv.dirs);
   let prev: Record<string, unknown> | undefined;
-  const done: Record<string, unknown>[] = [];
   try {
     for (const plugin of list.plugins) {
       prev = await execPlugin(inv, "ADD", pluginConf(list, plugin, prev));
-      done.push(plugin);
     }
   } catch (e) {
     // A runtime cleans up a failed ADD with a DEL of the whole list (best effort).
