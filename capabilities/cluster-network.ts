@@ -1,4 +1,5 @@
 // Pepr bindings for ClusterNetwork. Thin: each binding hands the object to src/ and maps the result.
+import { isDeepStrictEqual } from "node:util";
 import { Capability, a, type PeprValidateRequest } from "pepr";
 import { ClusterNetworkGVK, formatDiagnostic, validateClusterNetwork, validateClusterNetworkUpdate } from "../src/api";
 
@@ -14,6 +15,9 @@ const { When } = ClusterNetworkCapability;
  * user exactly what to fix. Why here: a typo or an impossible pool must never reach the controller.
  */
 export function handleValidateClusterNetwork(req: PeprValidateRequest<a.GenericKind>) {
+  // A write that leaves the spec alone (a migration control, a label) is never refused here: `migrate
+  // abort` must work even on an object that newer rules would no longer admit.
+  if (req.Request.operation === "UPDATE" && req.OldResource && isDeepStrictEqual((req.OldResource as { spec?: unknown }).spec, (req.Raw as { spec?: unknown }).spec)) return req.Approve();
   const diags = req.Request.operation === "UPDATE" && req.OldResource
     ? validateClusterNetworkUpdate(req.OldResource, req.Raw)
     : validateClusterNetwork(req.Raw);

@@ -24,9 +24,23 @@ import { addPod, removePod, type Lab, type LabPod } from "./topology";
 import { labCniDirs } from "./cni-runtime";
 import { CNI_CONFLIST_NAME } from "../src/agent/cni-install";
 import { existsSync } from "node:fs";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { join } from "node:path";
 
 type PodObject = InstanceType<typeof kind.Pod>;
+
+/** The kubelet's last word on a Pod it tore down: delete with grace 0, only that exact Pod (uid). */
+async function finalizePodDeletion(namespace: string, name: string, uid: string): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  try {
+    await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+  } catch (e) {
+    // Already gone (404) or replaced by a new Pod of that name (409): nothing of ours is left to delete.
+    const code = (e as { code?: number }).code;
+    if (code !== 404 && code !== 409) throw e;
+  }
+}
 
 export interface KubeletOptions {
   /** The lab as it is now (it grows and shrinks with nodes). */
@@ -259,6 +273,17 @@ export class LabKubelet {
       this.log(`kubelet: removed pod ${p.namespace}/${p.name} from ${p.node}`);
     });
     for (const key of [...this.reasons.keys()]) if (!byKey.has(key)) this.reasons.delete(key);
+
+    // 1b. A Pod deleted gracefully on a real API server stays, with a deletionTimestamp, until its kubelet
+    // has torn it down and says so with a delete of grace 0 (the emulator removes it at once).
+    const terminating = this.cache
+      .list()
+      .map((o) => o as unknown as PodObject)
+      .filter((p) => p.metadata?.deletionTimestamp !== undefined && p.spec?.nodeName !== undefined && lab.nodes.some((n) => n.name === p.spec?.nodeName))
+      .filter((p) => !lab.pods.some((x) => x.namespace === (p.metadata?.namespace ?? "default") && x.name === p.metadata?.name));
+    await mapBounded(terminating, parallel, async (p) => {
+      await finalizePodDeletion(p.metadata?.namespace ?? "default", p.metadata?.name ?? "", p.metadata?.uid ?? "");
+    });
 
     // 2. Scheduled pods without a namespace: address, sandbox, agent.
     const realized = (d: Desired): LabPod | undefined => lab.pods.find((p) => p.namespace === d.namespace && p.name === d.name);

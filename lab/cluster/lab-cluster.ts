@@ -22,7 +22,9 @@ import { ClusterNetworkGVK, NodeNetworkGVK } from "../../src/kube/kinds";
 import { WATCHED, type KObj, type WatchedKind } from "../../src/kube/store";
 import type { Protocol } from "../../src/model/cluster";
 import { startApiServer, type AdmissionHook, type ApiServer } from "../apiserver";
-import { agentRunDir, startLabAgent, startLabController, type DaemonHandle } from "./daemons";
+import { kubeBinaries, startKubeControlPlane, type KubeControlPlane } from "../control-plane/kubernetes";
+import { installSwitchyard, type Installation } from "../control-plane/install";
+import { agentRunDir, startLabAgent, startLabController, type DaemonHandle, type DaemonOptions } from "./daemons";
 import { Mutex } from "./mutex";
 import { addLabNode, nextLabNode, removeLabNode, subnetLetter } from "./nodes";
 import { defaultClusterNetwork, SUBNET_LABEL, type ClusterNetworkObject } from "./samples";
@@ -87,7 +89,15 @@ export interface LabClusterOptions {
   readonly kubeconfigPath?: string;
   /** The controller's lease duration (s); short in fault tests so a restarted controller takes over fast. */
   readonly leaseDurationSec?: number;
+  /**
+   * `embedded` (default): the in-process API server emulator. `kubernetes`: the real etcd and kube-apiserver
+   * (hack/build-kube.sh or KUBEBUILDER_ASSETS), Switchyard installed as a user would (CRDs, RBAC, admission),
+   * and the controller and every agent as child processes logged in as their own service accounts.
+   */
+  readonly controlPlane?: ControlPlaneKind;
 }
+
+export type ControlPlaneKind = "embedded" | "kubernetes";
 
 export interface ReadyReport {
   readonly ms: number;
@@ -180,6 +190,8 @@ export class LabCluster {
   readonly prefix: string;
   private labState: Lab | undefined;
   private apiServer: ApiServer | undefined;
+  private kubeServer: KubeControlPlane | undefined;
+  private installation: Installation | undefined;
   private kubelet: LabKubelet | undefined;
   private controllerHandle: DaemonHandle | undefined;
   private readonly agentHandles = new Map<string, DaemonHandle>();
@@ -212,8 +224,24 @@ export class LabCluster {
     return this.apiServer;
   }
 
+  /** The admin's kubeconfig (either control plane). */
   get kubeconfigPath(): string {
+    if (this.kubeServer) return this.kubeServer.kubeconfigPath;
     return this.api.kubeconfigPath;
+  }
+
+  get apiUrl(): string {
+    return this.kubeServer?.url ?? this.api.url;
+  }
+
+  get controlPlane(): ControlPlaneKind {
+    return this.options.controlPlane ?? "embedded";
+  }
+
+  /** The real control plane, when the lab runs one. */
+  get kube(): KubeControlPlane {
+    if (this.kubeServer === undefined) throw new Error(`lab cluster ${this.prefix} runs the ${this.controlPlane} control plane, not kubernetes`);
+    return this.kubeServer;
   }
 
   get agents(): ReadonlyMap<string, DaemonHandle> {
@@ -260,7 +288,8 @@ export class LabCluster {
     this.claimed = true;
     const leftovers = await destroyLab(this.prefix);
     if (leftovers.namespaces.length > 0) this.progress(`removed ${leftovers.namespaces.length} namespaces left by an earlier ${this.prefix} lab`);
-    const inProcess = o.agentsInProcess ?? true;
+    // On the real control plane every daemon logs in as its own service account: a process of its own.
+    const inProcess = this.controlPlane === "kubernetes" ? false : (o.agentsInProcess ?? true);
     const logLevel = o.logLevel ?? "warn";
 
     const lab = await this.timed("lab", async () => {
@@ -275,12 +304,22 @@ export class LabCluster {
     if (strays.length > 0) throw new Error(`pods on nodes the lab does not have: ${strays.map((t) => `${t.namespace}/${t.name} on ${t.node}`).join(", ")}`);
     const namespaces = [...new Set([...LAB_BASE_NAMESPACES, ...(o.namespaces ?? []), ...templates.map((t) => t.namespace)])];
     await this.timed("api", async () => {
-      this.apiServer = await startApiServer({ namespaces, validate: clusterNetworkAdmission, ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
       this.previousKubeconfig = process.env["KUBECONFIG"];
-      // kfc reads KUBECONFIG on every request: the controller, agents and kubelet of this process use it.
-      process.env["KUBECONFIG"] = this.apiServer.kubeconfigPath;
+      if (this.controlPlane === "kubernetes") {
+        const binDir = await kubeBinaries(this.progress);
+        this.kubeServer = await startKubeControlPlane({ runDir: lab.runDir, binDir, progress: this.progress, ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
+        process.env["KUBECONFIG"] = this.kubeServer.kubeconfigPath;
+      } else {
+        this.apiServer = await startApiServer({ namespaces, validate: clusterNetworkAdmission, ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
+        // kfc reads KUBECONFIG on every request: the controller, agents and kubelet of this process use it.
+        process.env["KUBECONFIG"] = this.apiServer.kubeconfigPath;
+      }
     });
-    this.progress(`api server: ${this.api.url} (kubeconfig ${this.kubeconfigPath})`);
+    this.progress(`api server: ${this.apiUrl} (kubeconfig ${this.kubeconfigPath})`);
+    if (this.kubeServer) {
+      const kube = this.kubeServer;
+      this.installation = await this.timed("install", () => installSwitchyard(kube, { namespaces, progress: this.progress }));
+    }
 
     await this.timed("nodes", () => mapBounded(lab.nodes, 4, (n) => this.applyNodeObject(n)));
     const cn = o.clusterNetwork ?? defaultClusterNetwork(o.mode ?? "vxlan", lab, TOR_AS_NUMBER);
@@ -301,16 +340,15 @@ export class LabCluster {
         if (!r.ok) throw new Error(`top-of-rack BIRD: ${r.reason}: ${r.message}`);
       });
     }
-    const daemonOpts = { inProcess, kubeconfig: this.kubeconfigPath, logLevel, ...(this.options.leaseDurationSec ? { leaseDurationSec: this.options.leaseDurationSec } : {}) };
     await this.timed("agents", () =>
       mapBounded(lab.nodes, 4, async (n) => {
         this.checkpoint();
-        this.agentHandles.set(n.name, await startLabAgent(lab, n, daemonOpts));
+        this.agentHandles.set(n.name, await startLabAgent(lab, n, await this.agentDaemonOptions(n.name)));
       }),
     );
     this.progress(`agents: ${lab.nodes.length} started ${inProcess ? "in this process" : "as child processes"} in ${this.timings["agents"]} ms`);
     await this.timed("controller", async () => {
-      this.controllerHandle = await startLabController(lab, daemonOpts);
+      this.controllerHandle = await startLabController(lab, await this.controllerDaemonOptions());
     });
     await this.timed("kubelet", async () => {
       this.kubelet = new LabKubelet({ getLab: () => this.lab, lock: this.lock, log: (l) => (logLevel === "debug" || logLevel === "info" ? this.progress(l) : undefined) });
@@ -575,7 +613,7 @@ export class LabCluster {
       return n;
     });
     await this.applyNodeObject(node);
-    this.agentHandles.set(node.name, await startLabAgent(this.lab, node, { inProcess: this.options.agentsInProcess ?? true, kubeconfig: this.kubeconfigPath, logLevel: this.options.logLevel ?? "warn" }));
+    this.agentHandles.set(node.name, await startLabAgent(this.lab, node, await this.agentDaemonOptions(node.name)));
     if (this.torRouter) {
       const r = await applyTorRouter(this.lab, this.torOptions);
       if (!r.ok) throw new Error(`top-of-rack BIRD: ${r.reason}: ${r.message}`);
@@ -608,13 +646,24 @@ export class LabCluster {
   }
 
   /** Every running lab pod, sorted by namespace/name. */
-  private daemonOptions() {
+  private daemonOptions(): DaemonOptions {
     return {
-      inProcess: this.options.agentsInProcess ?? true,
+      inProcess: this.controlPlane === "kubernetes" ? false : (this.options.agentsInProcess ?? true),
       kubeconfig: this.kubeconfigPath,
       logLevel: this.options.logLevel ?? "warn",
       ...(this.options.leaseDurationSec ? { leaseDurationSec: this.options.leaseDurationSec } : {}),
     };
+  }
+
+  /** An agent's options: on the real control plane, its own kubeconfig (service account, token bound to its Node). */
+  private async agentDaemonOptions(node: string): Promise<DaemonOptions> {
+    const base = this.daemonOptions();
+    return this.installation ? { ...base, kubeconfig: await this.installation.agentKubeconfig(node) } : base;
+  }
+
+  private async controllerDaemonOptions(): Promise<DaemonOptions> {
+    const base = this.daemonOptions();
+    return this.installation ? { ...base, kubeconfig: await this.installation.controllerKubeconfig() } : base;
   }
 
   /**
@@ -639,7 +688,7 @@ export class LabCluster {
 
   async startController(): Promise<void> {
     if (this.controllerHandle) return;
-    this.controllerHandle = await startLabController(this.lab, this.daemonOptions());
+    this.controllerHandle = await startLabController(this.lab, await this.controllerDaemonOptions());
   }
 
   /** Ends one node's agent as a crash would (its applied plan stays in the kernel). */
@@ -661,7 +710,7 @@ export class LabCluster {
     if (this.agentHandles.has(node)) return;
     const n = this.lab.nodes.find((x) => x.name === node);
     if (!n) throw new Error(`no lab node ${node}`);
-    this.agentHandles.set(node, await startLabAgent(this.lab, n, this.daemonOptions()));
+    this.agentHandles.set(node, await startLabAgent(this.lab, n, await this.agentDaemonOptions(node)));
   }
 
   podsSorted(): LabPod[] {
@@ -713,8 +762,10 @@ export class LabCluster {
       if (this.torRouter) await step("router", () => stopTorRouter(lab));
       await step("pod agents", () => stopAllPodAgents(lab));
     }
+    await step("installation", async () => this.installation?.close());
     await step("api server", async () => this.apiServer?.close());
-    if (this.apiServer !== undefined) {
+    await step("kube-apiserver and etcd", async () => this.kubeServer?.stop());
+    if (this.apiServer !== undefined || this.kubeServer !== undefined) {
       if (this.previousKubeconfig === undefined) delete process.env["KUBECONFIG"];
       else process.env["KUBECONFIG"] = this.previousKubeconfig;
     }

@@ -18,7 +18,8 @@ import { MODES, type Mode } from "../api/cluster-network";
 import { waitFor } from "../base/wait";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "../kube/kinds";
 import { PROTOCOLS, type Protocol } from "../model/cluster";
-import { LabCluster } from "../../lab/cluster/lab-cluster";
+import { LabCluster, type ControlPlaneKind } from "../../lab/cluster/lab-cluster";
+import { kubeBinaries } from "../../lab/control-plane/kubernetes";
 import { switchyardBin } from "../../lab/cluster/daemons";
 import { subnetLetter } from "../../lab/cluster/nodes";
 import { readClusterNetworkFile, type ClusterNetworkObject } from "../../lab/cluster/samples";
@@ -45,6 +46,7 @@ export interface LabUpOptions {
   readonly processes?: boolean;
   readonly podsPerNode?: string;
   readonly timeout?: string;
+  readonly controlPlane?: string;
 }
 
 interface SupervisorRecord {
@@ -110,6 +112,7 @@ interface ServeConfig {
   readonly mode: Mode;
   readonly clusterNetwork?: ClusterNetworkObject;
   readonly processes: boolean;
+  readonly controlPlane: ControlPlaneKind;
 }
 
 /** Flags to a checked config, or a sentence saying what is wrong. */
@@ -134,7 +137,9 @@ function parseUpOptions(opts: LabUpOptions): ServeConfig | string {
       return (e as Error).message;
     }
   }
-  return { prefix, nodes: nodes as number, subnets: subnets as number, podsPerNode: podsPerNode as number, mode: mode as Mode, ...(clusterNetwork ? { clusterNetwork } : {}), processes: opts.processes === true };
+  const controlPlane = opts.controlPlane ?? "embedded";
+  if (controlPlane !== "embedded" && controlPlane !== "kubernetes") return `--control-plane must be embedded or kubernetes, got ${JSON.stringify(controlPlane)}`;
+  return { prefix, nodes: nodes as number, subnets: subnets as number, podsPerNode: podsPerNode as number, mode: mode as Mode, ...(clusterNetwork ? { clusterNetwork } : {}), processes: opts.processes === true, controlPlane };
 }
 
 function serveArgs(opts: LabUpOptions, prefix: string): string[] {
@@ -150,6 +155,7 @@ function serveArgs(opts: LabUpOptions, prefix: string): string[] {
     ...(opts.clusterNetwork ? ["--cluster-network", opts.clusterNetwork] : []),
     ...(opts.processes ? ["--processes"] : []),
     ...(opts.timeout ? ["--timeout", opts.timeout] : []),
+    ...(opts.controlPlane ? ["--control-plane", opts.controlPlane] : []),
   ];
 }
 
@@ -166,6 +172,15 @@ export async function runLabUp(opts: LabUpOptions, io: LabIo): Promise<number> {
   if (await supervisorAlive(running)) {
     io.err(`error: lab ${cfg.prefix} is already up (supervisor pid ${running?.pid}); \`switchyard lab down --prefix ${cfg.prefix}\` first`);
     return 1;
+  }
+  if (cfg.controlPlane === "kubernetes") {
+    // Built (or found) here, in the foreground: a first build takes minutes and is not the lab's start-up.
+    try {
+      io.out(`kube-apiserver, etcd and kubectl: ${await kubeBinaries((l) => io.out(l))}`);
+    } catch (e) {
+      io.err(`error: ${(e as Error).message}`);
+      return 1;
+    }
   }
   // Leftovers of a crashed run (no live supervisor): remove them before building anew.
   await destroyLab(cfg.prefix);
@@ -276,6 +291,7 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
     mode: cfg.mode,
     ...(cfg.clusterNetwork ? { clusterNetwork: cfg.clusterNetwork } : {}),
     agentsInProcess: !cfg.processes,
+    controlPlane: cfg.controlPlane,
     // A mode that cannot serve every pair (host-gw across subnets) is a result to inspect, not a failure.
     acceptDegraded: true,
     // Give up (and say why) before `lab up` does.
@@ -323,7 +339,7 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
       resolve(typeof a === "object" && a !== null ? a.port : 0);
     });
   });
-  const ready: ReadyRecord = { pid: process.pid, prefix: cfg.prefix, port, kubeconfig: cluster.kubeconfigPath, apiUrl: cluster.api.url, readyMs, timings: cluster.timings };
+  const ready: ReadyRecord = { pid: process.pid, prefix: cfg.prefix, port, kubeconfig: cluster.kubeconfigPath, apiUrl: cluster.apiUrl, readyMs, timings: cluster.timings };
   await writeFile(f.ready, `${JSON.stringify(ready)}\n`);
   io.out(`${stamp()} serving probes on http://127.0.0.1:${port}/probe`);
   await stopped;

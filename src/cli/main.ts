@@ -12,6 +12,7 @@ import { DEFAULT_LAB_PREFIX } from "./lab-defaults";
 import type { MigrateOptions } from "./migrate";
 import type { AgentCliOptions } from "./daemons";
 import { packagePath, packageRoot } from "../base/package-root";
+import { describeError } from "../kube/client";
 
 /** The package's version, from the package.json the program runs from (a checkout or the image). */
 function packageVersion(): string {
@@ -153,6 +154,7 @@ export async function main(argv: string[]): Promise<number> {
       .option("--cluster-network <file>", "apply this ClusterNetwork YAML instead of the mode's sample")
       .option("--pods-per-node <n>", "generated pods per node", "2")
       .option("--processes", "run the controller and the agents as child processes instead of in the supervisor")
+      .option("--control-plane <kind>", "embedded (the in-process API server emulator) or kubernetes (the real kube-apiserver and etcd, built by hack/build-kube.sh or from KUBEBUILDER_ASSETS)", "embedded")
       .option("--timeout <seconds>", "give up when not Ready by then", "120");
   withUpOptions(lab.command("up").description("start a lab cluster in the background; prints the KUBECONFIG to use"))
     .action(async (opts: LabUpOptions) => {
@@ -207,7 +209,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    console.error(`error: ${(e as Error).message}`);
+    // kfc rejects with the API server's answer (status and message), not an Error.
+    console.error(`error: ${describeError(e)}`);
     return 1;
   }
   return code;

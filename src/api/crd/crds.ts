@@ -62,7 +62,8 @@ function rootSchema(spec: JsonSchema, status: JsonSchema, description: string, r
     properties: {
       apiVersion: { type: "string", description: "APIVersion defines the versioned schema of this representation of an object." },
       kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
-      metadata: { type: "object", description: "Standard object metadata." },
+      // The API server accepts nothing under metadata but `type: object` (and name/generateName rules).
+      metadata: { type: "object" },
       spec,
       status,
     },

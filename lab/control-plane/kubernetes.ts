@@ -1,0 +1,266 @@
+// Why: what the project proves must hold on a real API server, which authorizes every request, compiles
+// the CRDs' CEL rules and calls admission webhooks over TLS; the emulator does none of that. This starts
+// the real etcd and kube-apiserver (built from Go modules by hack/build-kube.sh, or taken from
+// KUBEBUILDER_ASSETS) the way envtest does: loopback only, a CA of the lab's own, a service-account
+// signing key pair so the TokenRequest API works, `--authorization-mode=Node,RBAC`, and an admin who
+// logs in with a static token in group system:masters. There is no controller-manager and no scheduler:
+// nothing garbage-collects, finalizes namespaces or schedules (lab pods carry spec.nodeName).
+//
+// Both processes are recorded in the lab's pid files before anything else, so destroyLab stops them
+// after a crash too; their logs go to <runDir>/logs.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { request as httpRequest } from "node:http";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { runCommand, type ExecResult } from "../../src/base/exec";
+import { packagePath } from "../../src/base/package-root";
+import { waitFor } from "../../src/base/wait";
+import { forgetProcess, recordProcess, stopPid, type PidRecord } from "../processes";
+import { makeCa, makeServiceAccountKeys, makeServingCert, type LabCa } from "./certs";
+
+export const KUBE_BINARIES = ["kube-apiserver", "etcd", "kubectl"] as const;
+/** The admin's user name (group system:masters): what the lab itself and `kubectl` in the lab act as. */
+export const LAB_ADMIN_USER = "switchyard-lab-admin";
+
+/**
+ * The directory with kube-apiserver, etcd and kubectl: KUBEBUILDER_ASSETS when set, else what
+ * hack/build-kube.sh built (building them the first time, which takes minutes). Throws with what is needed.
+ */
+export async function kubeBinaries(progress: (line: string) => void = () => undefined): Promise<string> {
+  progress(process.env["KUBEBUILDER_ASSETS"] ? `control plane binaries from KUBEBUILDER_ASSETS=${process.env["KUBEBUILDER_ASSETS"]}` : "control plane binaries: hack/build-kube.sh (a cold build takes several minutes, then cached)");
+  const r = await runCommand("bash", [packagePath("hack", "build-kube.sh"), "--quiet"], { timeoutMs: 40 * 60_000 });
+  const dir = r.stdout.trim().split("\n").at(-1) ?? "";
+  if (r.code !== 0 || dir === "") {
+    throw new Error(`no kube-apiserver/etcd/kubectl: ${r.stderr.trim().split("\n").slice(-3).join(" ")} (a real control plane needs Go >= 1.24 at /usr/local/go, or KUBEBUILDER_ASSETS)`);
+  }
+  return dir;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a !== null ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export interface KubeconfigUser {
+  readonly name: string;
+  readonly token: string;
+}
+
+/** A kubeconfig for the lab's real apiserver: its CA inline, a bearer token. */
+export function realKubeconfigYaml(url: string, caPem: string, user: KubeconfigUser, namespace = "default"): string {
+  const cluster = "switchyard-lab";
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: cluster, cluster: { server: url, "certificate-authority-data": Buffer.from(caPem).toString("base64") } }],
+    users: [{ name: user.name, user: { token: user.token } }],
+    contexts: [{ name: `${user.name}@${cluster}`, context: { cluster, user: user.name, namespace } }],
+    "current-context": `${user.name}@${cluster}`,
+    preferences: {},
+  });
+}
+
+interface Child {
+  readonly key: string;
+  readonly pid: number;
+  readonly record: PidRecord;
+  exit: string | undefined;
+  readonly exited: Promise<void>;
+}
+
+async function spawnRecorded(runDir: string, key: string, what: string, bin: string, args: readonly string[]): Promise<Child> {
+  const logs = join(runDir, "logs");
+  mkdirSync(logs, { recursive: true });
+  const log = join(logs, `${key}.log`);
+  const fd = openSync(log, "a");
+  let child;
+  try {
+    child = spawn(bin, args, { stdio: ["ignore", fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) {
+    const err = await new Promise<string>((resolve) => child.once("error", (e) => resolve(e.message)));
+    throw new Error(`could not start ${what}: ${err}`);
+  }
+  const record = await recordProcess(runDir, key, { pid, what });
+  const c: Child = { key, pid, record, exit: undefined, exited: Promise.resolve() };
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      c.exit = `${what} exited (${signal ?? `code ${code}`}); see ${log}`;
+      resolve();
+    }),
+  );
+  return Object.assign(c, { exited });
+}
+
+/** GET over http(s) on loopback; resolves with the status code and body, or status 0 when nothing answered. */
+function get(url: string, opts: { readonly ca?: string; readonly token?: string } = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    const req = (u.protocol === "https:" ? request : httpRequest)(
+      u,
+      { method: "GET", timeout: 5_000, ...(opts.ca ? { ca: opts.ca } : {}), headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {} },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve({ status: 0, body: "" }));
+    req.end();
+  });
+}
+
+export interface KubeControlPlane {
+  /** https://127.0.0.1:PORT */
+  readonly url: string;
+  readonly binDir: string;
+  readonly ca: LabCa;
+  /** The admin's kubeconfig (system:masters). */
+  readonly kubeconfigPath: string;
+  /** Serving certificates signed by the lab's CA (for an admission webhook on 127.0.0.1). */
+  servingCert(name: string): Promise<{ cert: string; key: string }>;
+  /** `kubectl` of the same release against this server, as the admin unless `kubeconfig` says otherwise. */
+  kubectl(args: readonly string[], opts?: { readonly stdin?: string; readonly kubeconfig?: string; readonly timeoutMs?: number }): Promise<ExecResult>;
+  /**
+   * A kubeconfig for a service account, with a token from the TokenRequest API; `node` binds the token
+   * to that Node object (the apiserver then puts the node's name into the caller's user info).
+   */
+  serviceAccountKubeconfig(namespace: string, name: string, path: string, opts?: { readonly node?: string; readonly durationSec?: number }): Promise<string>;
+  /** Why etcd or the apiserver ended, when one did. */
+  exitReason(): string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface KubeControlPlaneOptions {
+  /** The lab's run dir: pid files, logs, certificates and etcd's data go below it. */
+  readonly runDir: string;
+  readonly binDir: string;
+  /** Where the admin's kubeconfig goes; default <runDir>/control-plane/admin.kubeconfig. */
+  readonly kubeconfigPath?: string;
+  readonly progress?: (line: string) => void;
+}
+
+export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise<KubeControlPlane> {
+  const dir = join(o.runDir, "control-plane");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const progress = o.progress ?? (() => undefined);
+  const children: Child[] = [];
+  const stop = async (): Promise<void> => {
+    for (const c of children.reverse()) {
+      if (c.exit === undefined) {
+        await stopPid(c.pid, c.record.startTime, 10_000);
+        await c.exited;
+      }
+      await forgetProcess(o.runDir, c.key);
+    }
+  };
+  try {
+    const ca = await makeCa(join(dir, "pki"), "switchyard-lab-ca");
+    const serving = await makeServingCert(ca, "kube-apiserver", { ips: ["127.0.0.1"], dns: ["localhost", "kubernetes", "kubernetes.default.svc"] });
+    const sa = await makeServiceAccountKeys(ca.dir);
+    const adminToken = randomBytes(24).toString("hex");
+    const tokens = join(ca.dir, "tokens.csv");
+    await writeFile(tokens, `${adminToken},${LAB_ADMIN_USER},${LAB_ADMIN_USER},"system:masters"\n`, { mode: 0o600 });
+
+    const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
+    const peerUrl = `http://127.0.0.1:${etcdPeer}`;
+    const etcd = await spawnRecorded(o.runDir, "etcd", "etcd", join(o.binDir, "etcd"), [
+      "--name=lab",
+      `--data-dir=${join(dir, "etcd")}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=lab=${peerUrl}`,
+      "--unsafe-no-fsync=true",
+      "--log-level=warn",
+    ]);
+    children.push(etcd);
+    await waitFor("etcd to be healthy", async () => (etcd.exit ? Promise.reject(new Error(etcd.exit)) : (await get(`${etcdUrl}/health`)).body.includes('"health":"true"') || undefined), 30_000, 50);
+
+    const url = `https://127.0.0.1:${apiPort}`;
+    const api = await spawnRecorded(o.runDir, "kube-apiserver", "kube-apiserver", join(o.binDir, "kube-apiserver"), [
+      `--etcd-servers=${etcdUrl}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
+      `--tls-cert-file=${serving.cert}`,
+      `--tls-private-key-file=${serving.key}`,
+      `--client-ca-file=${ca.caCert}`,
+      `--token-auth-file=${tokens}`,
+      "--authorization-mode=Node,RBAC",
+      "--service-cluster-ip-range=10.0.0.0/24",
+      "--allow-privileged=true",
+      // No controller-manager makes the default ServiceAccount of each namespace (envtest does the same).
+      "--disable-admission-plugins=ServiceAccount",
+      `--service-account-issuer=${url}`,
+      `--service-account-key-file=${sa.publicKey}`,
+      `--service-account-signing-key-file=${sa.privateKey}`,
+      "--endpoint-reconciler-type=none",
+      "--profiling=false",
+      "--v=1",
+    ]);
+    children.push(api);
+    const t0 = Date.now();
+    await waitFor(
+      "kube-apiserver to be ready",
+      async () => {
+        if (api.exit) throw new Error(api.exit);
+        return (await get(`${url}/readyz`, { ca: ca.caPem, token: adminToken })).status === 200 || undefined;
+      },
+      90_000,
+      100,
+    );
+    progress(`kube-apiserver ready ${Date.now() - t0} ms after start (${url})`);
+
+    const kubeconfigPath = o.kubeconfigPath ?? join(dir, "admin.kubeconfig");
+    await writeFile(kubeconfigPath, realKubeconfigYaml(url, ca.caPem, { name: LAB_ADMIN_USER, token: adminToken }), { mode: 0o600 });
+    const kubectl = (args: readonly string[], opts: { readonly stdin?: string; readonly kubeconfig?: string; readonly timeoutMs?: number } = {}): Promise<ExecResult> =>
+      runCommand(join(o.binDir, "kubectl"), [`--kubeconfig=${opts.kubeconfig ?? kubeconfigPath}`, ...args], { timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) });
+    return {
+      url,
+      binDir: o.binDir,
+      ca,
+      kubeconfigPath,
+      servingCert: (name) => makeServingCert(ca, name, { ips: ["127.0.0.1"], dns: ["localhost"] }),
+      kubectl,
+      async serviceAccountKubeconfig(namespace, name, path, opts = {}) {
+        const args = ["create", "token", name, "-n", namespace, `--duration=${opts.durationSec ?? 24 * 3600}s`, ...(opts.node ? ["--bound-object-kind=Node", `--bound-object-name=${opts.node}`] : [])];
+        const r = await kubectl(args);
+        if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr.trim()}`);
+        await writeFile(path, realKubeconfigYaml(url, ca.caPem, { name: `${namespace}:${name}${opts.node ? `@${opts.node}` : ""}`, token: r.stdout.trim() }, namespace), { mode: 0o600 });
+        return path;
+      },
+      exitReason: () => children.map((c) => c.exit).find((e) => e !== undefined),
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** The admin token of a lab's kubeconfig (tests that call the API by hand). */
+export async function kubeconfigToken(path: string): Promise<string> {
+  const m = /token: (\S+)/.exec(await readFile(path, "utf8"));
+  if (!m?.[1]) throw new Error(`${path} has no token`);
+  return m[1];
+}
