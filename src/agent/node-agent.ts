@@ -15,6 +15,7 @@ import type { NodePolicySlice } from "../compile/policy";
 import type { RoutingPlan } from "../model/routing-plan";
 import { transportInKernel } from "../modes/registry";
 import { NodeNetworkGVK } from "../kube/kinds";
+import { withoutNulls } from "../kube/objects";
 import { formatCidr, networkOf, parseIPv4 } from "../api/ipv4";
 import { createLogger, type Logger } from "../base/log";
 import { CoalescingScheduler } from "../base/scheduler";
@@ -132,7 +133,7 @@ export class NodeAgent {
             return;
           }
           if (phase === "ADDED" || phase === "MODIFIED") {
-            this.latest = obj as NNObject;
+            this.latest = withoutNulls(obj as NNObject);
             if ((obj as NNObject).spec?.planHash !== this.applied?.planHash || (obj as NNObject).metadata?.generation !== this.applied?.generation) this.scheduler.trigger();
           }
         },

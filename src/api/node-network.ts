@@ -6,10 +6,12 @@ import { z } from "zod";
 import { API_GROUP_VERSION, ConditionSchema } from "./common";
 import { Ipv4AddressSchema, Ipv4CidrSchema, ModeSchema } from "./cluster-network";
 
+// Atomic for server-side apply: the controller replaces a section whole. Without it a real API server
+// tracks every leaf of the plan in managedFields and leaves a map the new plan emptied behind as null.
 const OpaqueSectionSchema = (what: string) =>
   z
     .record(z.string(), z.unknown())
-    .meta({ "x-kubernetes-preserve-unknown-fields": true })
+    .meta({ "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-map-type": "atomic" })
     .describe(what);
 
 export const NodeNetworkSpecSchema = z

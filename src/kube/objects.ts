@@ -52,3 +52,17 @@ export function namespaceFromObject(o: KObj): NamespaceInfo {
   const name = o.metadata?.name ?? "";
   return { name, labels: { ...strMap(o.metadata?.labels), "kubernetes.io/metadata.name": name } };
 }
+
+/**
+ * The object with every null-valued key removed, at any depth (array items kept). A real API server keeps
+ * a map that server-side apply emptied (every field of it dropped from the applied config) as `null`,
+ * where the plan's types say "absent or an object"; the emulator removed it. Readers of our own objects
+ * go through this so both look the same.
+ */
+export function withoutNulls<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v) => withoutNulls(v)) as T;
+  if (typeof value !== "object" || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = withoutNulls(v);
+  return out as T;
+}

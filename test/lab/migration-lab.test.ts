@@ -16,6 +16,7 @@ import { runMigrateControl } from "../../src/cli/migrate";
 import { LabCluster } from "../../lab/cluster/lab-cluster";
 import { migrateLab, type MigrationRun } from "../../lab/migration";
 import type { LabPod } from "../../lab/topology";
+import { LAB_CONTROL_PLANE } from "../support/control-plane";
 
 const ROLLOUT = { canary: { nodes: 1 }, batchSize: 2, healthGate: { successfulRounds: 2, probeInterval: "500ms", timeout: "20s" } };
 const BIN = join(import.meta.dirname, "..", "..", "bin", "switchyard.mjs");
@@ -73,7 +74,7 @@ async function routesOf(cluster: LabCluster, node: string): Promise<string> {
 describe("migrations across 2 subnets (VXLAN <-> BGP through top-of-rack peers)", () => {
   let cluster: LabCluster;
   beforeAll(async () => {
-    cluster = new LabCluster({ prefix: "sylm1-", nodes: 4, subnets: 2, mode: "vxlan", torRouter: true });
+    cluster = new LabCluster({ controlPlane: LAB_CONTROL_PLANE, prefix: "sylm1-", nodes: 4, subnets: 2, mode: "vxlan", torRouter: true });
     await cluster.start();
     expect((await cluster.applyPolicy(DENY_Y)).ok).toBe(true);
     await cluster.waitForReady(30_000);
@@ -150,7 +151,7 @@ describe("migrations across 2 subnets (VXLAN <-> BGP through top-of-rack peers)"
 describe("migrations within one subnet (VXLAN <-> host-gw)", () => {
   let cluster: LabCluster;
   beforeAll(async () => {
-    cluster = new LabCluster({ prefix: "sylm2-", nodes: 4, subnets: 1, mode: "vxlan" });
+    cluster = new LabCluster({ controlPlane: LAB_CONTROL_PLANE, prefix: "sylm2-", nodes: 4, subnets: 1, mode: "vxlan" });
     await cluster.start();
     expect((await cluster.applyPolicy(DENY_Y)).ok).toBe(true);
     await cluster.waitForReady(30_000);
@@ -172,7 +173,7 @@ describe("migrations within one subnet (VXLAN <-> host-gw)", () => {
 describe("faults during a rollout (controller and agents as separate processes)", () => {
   let cluster: LabCluster;
   beforeAll(async () => {
-    cluster = new LabCluster({ prefix: "sylm3-", nodes: 4, subnets: 1, mode: "vxlan", agentsInProcess: false, leaseDurationSec: 3 });
+    cluster = new LabCluster({ controlPlane: LAB_CONTROL_PLANE, prefix: "sylm3-", nodes: 4, subnets: 1, mode: "vxlan", agentsInProcess: false, leaseDurationSec: 3 });
     await cluster.start();
   }, 180_000);
   afterAll(async () => {
@@ -238,7 +239,7 @@ describe("faults during a rollout (controller and agents as separate processes)"
 describe("pause, resume and abort through the CLI", () => {
   let cluster: LabCluster;
   beforeAll(async () => {
-    cluster = new LabCluster({ prefix: "sylm4-", nodes: 4, subnets: 1, mode: "vxlan" });
+    cluster = new LabCluster({ controlPlane: LAB_CONTROL_PLANE, prefix: "sylm4-", nodes: 4, subnets: 1, mode: "vxlan" });
     await cluster.start();
   }, 120_000);
   afterAll(async () => {

@@ -21,7 +21,7 @@ function openApi(crd: JsonSchema): JsonSchema {
 /** An OpenAPI v3 (Kubernetes flavour) validator: ajv with the x-kubernetes-* keywords known, CEL not evaluated. */
 function compile(schema: JsonSchema) {
   const ajv = new Ajv({ allErrors: true, strict: false });
-  for (const kw of ["x-kubernetes-preserve-unknown-fields", "x-kubernetes-validations", "x-kubernetes-int-or-string"]) ajv.addKeyword(kw);
+  for (const kw of ["x-kubernetes-preserve-unknown-fields", "x-kubernetes-map-type", "x-kubernetes-validations", "x-kubernetes-int-or-string"]) ajv.addKeyword(kw);
   // int-or-string nodes carry no `type`, which ajv then accepts as anything; narrow them as the API server does.
   const narrowed = JSON.parse(JSON.stringify(schema), (_k, v: unknown) => {
     if (v && typeof v === "object" && (v as JsonSchema)["x-kubernetes-int-or-string"] === true) {
