@@ -4,7 +4,8 @@
 # file (only when node_modules does not match it), the compiled command in dist/cli (only when a
 # source changed since the last build: a stat of each input, see hack/build-stamp.mjs), and the Go CNI
 # plugin in dist/cni (hack/build-cni.sh, as cheap when nothing changed; Go itself is expected at
-# /usr/local/go/bin). Safe to run again and again.
+# /usr/local/go/bin), and kube-apiserver, kubectl and etcd from Go modules in ~/.cache/switchyard
+# (hack/build-kube.sh: minutes the first time, then nothing). Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 declare -A PKG=(
   [nft]=nftables [iptables]=iptables [iptables-restore]=iptables [ipset]=ipset [ip]=iproute2 [bridge]=iproute2
   [bird]=bird2 [birdc]=bird2 [iperf3]=iperf3 [ping]=iputils-ping [conntrack]=conntrack [python3]=python3
+  [openssl]=openssl
 )
 missing=()
 for bin in "${!PKG[@]}"; do
@@ -44,3 +46,9 @@ fi
 node hack/build.mjs --if-stale
 # The CNI plugin and its libcni driver in dist/cni (Go, from cni/), when a Go source changed.
 bash hack/build-cni.sh
+# The real control plane (kube-apiserver, kubectl, etcd) in the cache outside the repository, once: the
+# tests prove the lab on it. With --no-kube (the demo), not needed. Without Go, the tests that need it
+# say so and the lab tests fall back to the emulator.
+if [ "${1:-}" != "--no-kube" ]; then
+  bash hack/build-kube.sh >/dev/null || echo "note: no real control plane binaries (see above); its tests will say they skip" >&2
+fi

@@ -16,6 +16,7 @@ import { labCniInstall, type Lab, type LabNode } from "../topology";
 /** How long a lab pod's CNI ADD waits for its policy (a real node: --cni-policy-wait, 10 s). */
 const LAB_POLICY_WAIT_SECONDS = 10;
 import { packagePath } from "../../src/base/package-root";
+import { freePort } from "../control-plane/kubernetes";
 
 /** The `switchyard` command of this package (what a lab runs its daemons and its supervisor with). */
 export function switchyardBin(): string {
@@ -35,6 +36,8 @@ export interface DaemonHandle {
   /** The in-process object, when there is one (tests look inside). */
   readonly agent?: NodeAgent;
   readonly controller?: Controller;
+  /** A child controller's Prometheus endpoint (http://127.0.0.1:PORT/metrics). */
+  readonly metricsUrl?: string;
 }
 
 export interface DaemonOptions {
@@ -112,7 +115,11 @@ export async function startLabAgent(lab: Lab, node: LabNode, opts: DaemonOptions
 
 /** Starts the controller (in-process or `switchyard controller`). */
 export async function startLabController(lab: Lab, opts: DaemonOptions): Promise<DaemonHandle> {
-  if (!opts.inProcess) return spawnDaemon(lab, "controller", "controller", ["controller", ...(opts.leaseDurationSec ? ["--lease-duration", String(opts.leaseDurationSec)] : [])], opts);
+  if (!opts.inProcess) {
+    const port = await freePort();
+    const h = await spawnDaemon(lab, "controller", "controller", ["controller", "--metrics-port", String(port), ...(opts.leaseDurationSec ? ["--lease-duration", String(opts.leaseDurationSec)] : [])], opts);
+    return { ...h, metricsUrl: `http://127.0.0.1:${port}/metrics` };
+  }
   const log = createLogger("controller", opts.logLevel);
   const controller = new Controller({ log, resyncIntervalMs: 30_000, ...(opts.leaseDurationSec ? { leaseDurationSec: opts.leaseDurationSec } : {}) });
   await controller.start();
