@@ -46,6 +46,9 @@ export interface DaemonOptions {
   readonly leaseDurationSec?: number;
   readonly kubeconfig: string;
   readonly logLevel: string;
+  /** A controller's lease identity and the name of its pid and log files (a second replica needs both). */
+  readonly identity?: string;
+  readonly key?: string;
 }
 
 function logFile(lab: Lab, name: string): string {
@@ -117,7 +120,9 @@ export async function startLabAgent(lab: Lab, node: LabNode, opts: DaemonOptions
 export async function startLabController(lab: Lab, opts: DaemonOptions): Promise<DaemonHandle> {
   if (!opts.inProcess) {
     const port = await freePort();
-    const h = await spawnDaemon(lab, "controller", "controller", ["controller", "--metrics-port", String(port), ...(opts.leaseDurationSec ? ["--lease-duration", String(opts.leaseDurationSec)] : [])], opts);
+    const key = opts.key ?? "controller";
+    const args = ["controller", "--metrics-port", String(port), ...(opts.identity ? ["--identity", opts.identity] : []), ...(opts.leaseDurationSec ? ["--lease-duration", String(opts.leaseDurationSec)] : [])];
+    const h = await spawnDaemon(lab, key, key, args, opts);
     return { ...h, metricsUrl: `http://127.0.0.1:${port}/metrics` };
   }
   const log = createLogger("controller", opts.logLevel);

@@ -686,6 +686,11 @@ export class LabCluster {
     this.controllerHandle = undefined;
   }
 
+  /** Another controller replica (a child process with its own lease identity), for fencing tests; the caller stops it. */
+  async startExtraController(identity: string): Promise<DaemonHandle> {
+    return startLabController(this.lab, { ...(await this.controllerDaemonOptions()), inProcess: false, identity, key: `controller-${identity}` });
+  }
+
   async startController(): Promise<void> {
     if (this.controllerHandle) return;
     this.controllerHandle = await startLabController(this.lab, await this.controllerDaemonOptions());

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ClusterNetworkStatus } from "../api/cluster-network";
 import { MIGRATION_CONTROL_ANNOTATION } from "../api/annotations";
 import { createLogger } from "../base/log";
+import { waitFor } from "../base/wait";
 import type { JsonPatchOp } from "../kube/client";
 import { Controller } from "./controller";
 import { clearControlPatch } from "./decide";
@@ -483,5 +484,31 @@ describe("controller passes: migration", () => {
     }
     expect(h.plan("n1")?.health).toBeUndefined();
     expect(h.status().migration).toMatchObject({ phase: "Finalize", stage: "grace" });
+  });
+});
+
+describe("fencing", () => {
+  it("writes nothing once its lease has lapsed, even before a lease round notices (a frozen replica waking up)", async () => {
+    const kube = new FakeKube();
+    const clock = { now: T0 };
+    kube.upsert("Namespace", namespaceObject("default"));
+    for (const n of ["n1", "n2"]) kube.upsert("Node", nodeObject(n));
+    kube.upsert("ClusterNetwork", clusterNetworkObject());
+    // A long lease: its renewal round (every 20 s of real time) cannot run during the test.
+    const controller = new Controller({ client: kube, now: () => clock.now, leaseDurationSec: 60, log: createLogger("controller", "silent") });
+    controller.scheduler.stop();
+    running.push(controller);
+    await controller.start();
+    await waitFor("the lease", () => (controller.isLeader() ? true : undefined), 5_000, 5);
+    const first = kube.calls.length;
+    await controller.reconcile();
+    expect(kube.callsOf(["apply", "patchStatus"], undefined, first).length).toBeGreaterThan(0);
+
+    kube.upsert("Node", nodeObject("n3")); // work to do: a plan for n3
+    clock.now += 61_000; // frozen past the lease
+    expect(controller.isLeader()).toBe(false);
+    const mark = kube.calls.length;
+    await controller.reconcile();
+    expect(kube.callsOf(["apply", "patch", "patchStatus", "create", "delete"], undefined, mark)).toEqual([]);
   });
 });

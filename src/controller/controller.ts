@@ -6,7 +6,7 @@
 // been listed once (a half-filled cache must never wipe a node's rules), and only the lease holder writes.
 // A periodic relist repairs anything a lost event left behind.
 import { shortHash } from "../model/names";
-import { describeError, type KubeClient } from "../kube/client";
+import { describeError, fencedWrites, type KubeClient } from "../kube/client";
 import { KfcClient } from "../kube/kfc-client";
 import { LeaderElector } from "../kube/leader";
 import { createLogger, type Logger } from "../base/log";
@@ -58,7 +58,8 @@ export class Controller {
     this.log = opts.log ?? createLogger("controller");
     this.metrics = opts.metrics ?? new ControllerMetrics();
     this.client = opts.client ?? new KfcClient();
-    this.io = { client: this.client, state: this.state, store: this.store, counters: this.counters, metrics: this.metrics, log: this.log, now: () => this.now(), wakeAt: (at) => this.wakeAt(at) };
+    // The pipeline writes through the fence; the lease itself (below) is renewed on the bare client.
+    this.io = { client: fencedWrites(this.client, () => this.isLeader()), state: this.state, store: this.store, counters: this.counters, metrics: this.metrics, log: this.log, now: () => this.now(), wakeAt: (at) => this.wakeAt(at) };
     this.scheduler = new CoalescingScheduler({
       minIntervalMs: opts.minIntervalMs ?? 100,
       run: () => this.reconcile(),

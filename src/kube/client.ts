@@ -73,3 +73,31 @@ export function describeError(e: unknown): string {
   if (r && typeof r === "object" && (r.status !== undefined || r.data !== undefined)) return `${r.status ?? "?"} ${r.statusText ?? ""}: ${r.data?.message ?? JSON.stringify(r.data)}`.trim();
   return String(e);
 }
+
+/** A write refused because this replica no longer holds the controller lease. */
+export class FencedError extends Error {
+  constructor(what: string) {
+    super(`${what} refused: this controller no longer holds the lease`);
+    this.name = "FencedError";
+  }
+}
+
+/**
+ * Fencing: every write goes out only while `holds()` says the lease is held, checked at the moment of the
+ * write (not once per pass): a replica whose lease lapsed mid-pass, or that was frozen and woke up with a
+ * stale cache, writes nothing and cannot undo what the new leader wrote. Reads and watches pass through.
+ */
+export function fencedWrites(client: KubeClient, holds: () => boolean): KubeClient {
+  const fence = <A extends unknown[], R>(what: string, write: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => (holds() ? write(...args) : Promise.reject(new FencedError(`${what} ${String(args[0])}`)));
+  return {
+    list: (k, o) => client.list(k, o),
+    get: (k, r) => client.get(k, r),
+    watch: (k, h, o) => client.watch(k, h, o),
+    apply: fence("apply", (k, o, opts) => client.apply(k, o, opts)),
+    patch: fence("patch", (k, r, ops) => client.patch(k, r, ops)),
+    patchStatus: fence("status patch", (k, r, s) => client.patchStatus(k, r, s)),
+    create: fence("create", (k, o) => client.create(k, o)),
+    delete: fence("delete", (k, r) => client.delete(k, r)),
+  };
+}
