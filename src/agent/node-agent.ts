@@ -16,6 +16,7 @@ import type { RoutingPlan } from "../model/routing-plan";
 import { transportInKernel } from "../modes/registry";
 import { NodeNetworkGVK } from "../kube/kinds";
 import { withoutNulls } from "../kube/objects";
+import { KfcClient } from "../kube/kfc-client";
 import { formatCidr, networkOf, parseIPv4 } from "../api/ipv4";
 import { createLogger, type Logger } from "../base/log";
 import { CoalescingScheduler } from "../base/scheduler";
@@ -67,6 +68,9 @@ export class NodeAgent {
   private linkMonitor: ChildProcess | undefined;
   private interfaceCheck: NodeJS.Timeout | undefined;
 
+  /** The agent's writes (its NodeNetwork's status, its Node's underlay annotations), as field manager switchyard-agent. */
+  private readonly writer = new KfcClient("switchyard-agent");
+
   constructor(private readonly opts: NodeAgentOptions) {
     this.log = opts.log ?? createLogger(`agent/${opts.node}`);
     mkdirSync(opts.runDir, { recursive: true });
@@ -112,7 +116,7 @@ export class NodeAgent {
             { op: "add" as const, path: annotationPath(UNDERLAY_MTU_ANNOTATION), value: String(l.mtu) },
           ]
         : [{ op: "add" as const, path: "/metadata/annotations", value: { [UNDERLAY_CIDR_ANNOTATION]: cidr, [UNDERLAY_MTU_ANNOTATION]: String(l.mtu) } }];
-      await K8s(kind.Node, { name: this.opts.node }).Patch(ops);
+      await this.writer.patch("Node", { name: this.opts.node }, ops);
       return;
     }
     throw new Error(`no interface holds the node address ${nodeIP}`);
@@ -363,10 +367,7 @@ export class NodeAgent {
       const report = (p.okRounds >= needed && (p.reportedOk ?? -1) < needed) || before !== `${p.failedRounds}/${p.waiting ?? ""}`;
       if (report) {
         try {
-          await this.nnApi().PatchStatus({
-            metadata: { name: this.opts.node },
-            status: { health: { epoch: p.epoch, okRounds: p.okRounds, failedRounds: p.failedRounds, ...(p.lastFailure ? { lastFailure: p.lastFailure } : {}), waiting: p.waiting ?? null, at: new Date().toISOString() } },
-          } as never);
+          await this.writer.patchStatus("NodeNetwork", { name: this.opts.node }, { health: { epoch: p.epoch, okRounds: p.okRounds, failedRounds: p.failedRounds, ...(p.lastFailure ? { lastFailure: p.lastFailure } : {}), waiting: p.waiting ?? null, at: new Date().toISOString() } });
           p.reportedOk = p.okRounds;
         } catch (e) {
           this.log.warn({ err: String(e) }, "could not report probe round");
@@ -412,7 +413,7 @@ export class NodeAgent {
       conditions,
     };
     try {
-      await this.nnApi().PatchStatus({ metadata: { name: this.opts.node }, status } as never);
+      await this.writer.patchStatus("NodeNetwork", { name: this.opts.node }, status);
       this.counters.statusWrites++;
     } catch (e) {
       // Fail closed: the plan stays applied; the next event or repair reports again.

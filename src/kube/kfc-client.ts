@@ -7,6 +7,7 @@ import type { K8s as K8sFn, WatchCfg } from "kubernetes-fluent-client";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "../api/kinds";
 import { statusOf, type JsonPatchOp, type KubeClient, type KubeKind, type ObjectList, type ObjectRef, type WatchHandle, type WatchHandler } from "./client";
 import type * as KindsModule from "./kinds";
+import { CONTENT, resourcePath, restWrite } from "./rest-writes";
 import type { KObj } from "./store";
 
 /**
@@ -49,8 +50,14 @@ const inNamespace = (namespace: string | undefined): Filters => (namespace ? { n
 const withKind = (o: KObj, k: KubeKind): KObj => ({ ...o, kind: o.kind ?? k });
 
 export class KfcClient implements KubeClient {
-  /** `watch`: kfc's watch settings (the controller's by default). */
-  constructor(private readonly watchConfig: WatchCfg = CONTROLLER_WATCH) {}
+  /**
+   * `fieldManager`: the name this client's writes carry on the server (managedFields, conflicts);
+   * `watchConfig`: kfc's watch settings (the controller's by default).
+   */
+  constructor(
+    private readonly fieldManager = "switchyard-controller",
+    private readonly watchConfig: WatchCfg = CONTROLLER_WATCH,
+  ) {}
 
   async list(k: KubeKind, opts: { readonly namespace?: string } = {}): Promise<ObjectList> {
     const list = (await (await apiFor(k, inNamespace(opts.namespace))).Get()) as unknown as { metadata?: { resourceVersion?: string }; items: KObj[] };
@@ -77,23 +84,31 @@ export class KfcClient implements KubeClient {
     return { close: () => w.close() };
   }
 
+  // Writes: directly, under this client's field manager (kfc would name them all "pepr"; rest-writes.ts).
+
   async apply(k: KubeKind, obj: KObj, opts: { readonly force?: boolean } = {}): Promise<KObj> {
-    return (await (await apiFor(k)).Apply(obj as never, { force: opts.force ?? false })) as unknown as KObj;
+    const ref = { name: obj.metadata?.name ?? "", ...inNamespace(obj.metadata?.namespace) };
+    const query = { fieldManager: this.fieldManager, fieldValidation: "Strict", force: String(opts.force ?? false) };
+    return (await restWrite("PATCH", resourcePath(k, ref), query, obj, CONTENT.apply)) as KObj;
   }
 
   async patch(k: KubeKind, ref: ObjectRef, ops: readonly JsonPatchOp[]): Promise<KObj> {
-    return (await (await apiFor(k, { name: ref.name, ...inNamespace(ref.namespace) })).Patch(ops as never)) as unknown as KObj;
+    return (await restWrite("PATCH", resourcePath(k, ref), { fieldManager: this.fieldManager }, ops, CONTENT.jsonPatch)) as KObj;
   }
 
   async patchStatus(k: KubeKind, ref: ObjectRef, status: unknown): Promise<KObj> {
-    return (await (await apiFor(k)).PatchStatus({ metadata: { name: ref.name, ...inNamespace(ref.namespace) }, status } as never)) as unknown as KObj;
+    return (await restWrite("PATCH", resourcePath(k, ref, "status"), { fieldManager: this.fieldManager }, { status }, CONTENT.mergePatch)) as KObj;
   }
 
   async create(k: KubeKind, obj: KObj): Promise<KObj> {
-    return (await (await apiFor(k)).Create(obj as never)) as unknown as KObj;
+    return (await restWrite("POST", resourcePath(k, { ...inNamespace(obj.metadata?.namespace) }), { fieldManager: this.fieldManager }, obj, CONTENT.json)) as KObj;
   }
 
   async delete(k: KubeKind, ref: ObjectRef): Promise<void> {
-    await (await apiFor(k, inNamespace(ref.namespace))).Delete(ref.name);
+    try {
+      await restWrite("DELETE", resourcePath(k, ref), {}, undefined, CONTENT.json);
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
   }
 }

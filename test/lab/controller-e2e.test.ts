@@ -3,6 +3,7 @@
 // and the faults: every watch stream dropped plus repeated 410s lose no update, a restarted controller
 // rewrites no plan whose hash is unchanged, a restarted agent loses no packet of an allowed flow and lets
 // no denied flow through while it is down. Lab prefix: syce-.
+import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LabCluster, type ControlPlaneKind } from "../../lab/cluster/lab-cluster";
 import { LAB_CONTROL_PLANE } from "../support/control-plane";
@@ -76,6 +77,22 @@ describe.each(CONTROL_PLANES)("controller end to end (%s control plane)", (contr
     expect(count).toBeGreaterThanOrEqual(3);
     void byName;
   }, 90_000);
+
+  it("each component writes under its own field manager", async () => {
+    type Managed = { manager: string; operation: string; subresource?: string; fieldsV1?: unknown };
+    const managers = async (path: string): Promise<Managed[]> => ((await K8s(kind.Node).Raw(path)) as { metadata: { managedFields?: Managed[] } }).metadata.managedFields ?? [];
+    const nn = await managers("/apis/switchyard.dev/v1alpha1/nodenetworks/n1");
+    expect(nn.find((m) => m.manager === "switchyard-controller" && m.operation === "Apply" && m.subresource === undefined), JSON.stringify(nn)).toBeDefined();
+    expect(nn.find((m) => m.manager === "switchyard-agent" && m.subresource === "status"), JSON.stringify(nn)).toBeDefined();
+    expect(nn.filter((m) => !["switchyard-controller", "switchyard-agent"].includes(m.manager)).map((m) => m.manager)).toEqual([]);
+    const cn = await managers("/apis/switchyard.dev/v1alpha1/clusternetworks/default");
+    expect(cn.find((m) => m.manager === "switchyard-controller" && m.subresource === "status"), JSON.stringify(cn)).toBeDefined();
+    const node = await managers("/api/v1/nodes/n1");
+    const agentOnNode = node.filter((m) => m.manager === "switchyard-agent");
+    expect(agentOnNode.length, JSON.stringify(node)).toBe(1);
+    // On its Node the agent owns its two annotations and nothing else ("." is the map itself, when it made it).
+    expect(Object.keys((agentOnNode[0]?.fieldsV1 as { "f:metadata"?: { "f:annotations"?: Record<string, unknown> } })["f:metadata"]?.["f:annotations"] ?? {}).filter((k) => k !== ".").sort()).toEqual(["f:switchyard.dev/underlay-cidr", "f:switchyard.dev/underlay-mtu"]);
+  });
 
   onEmulator("loses no update when every watch stream is dropped and watches get 410 repeatedly", async () => {
     const client = pods.find((p) => p.namespace === "x" && p.node === "n2")!;
