@@ -95,7 +95,13 @@ export function checkStructural(schema: JsonSchema, path = "openAPIV3Schema", is
   if (schema["properties"] !== undefined && schema["additionalProperties"] !== undefined) {
     problems.push({ path, problem: "has both properties and additionalProperties" });
   }
-  if (isProperty && (typeof schema["description"] !== "string" || (schema["description"] as string).length === 0)) {
+  // The object's own metadata is the API server's: it refuses anything there but its type (a real
+  // kube-apiserver rejected our CRDs for a description on it; the emulator had accepted them).
+  const rootMetadata = path === "openAPIV3Schema.properties.metadata";
+  if (rootMetadata) {
+    const extra = Object.keys(schema).filter((k) => k !== "type");
+    if (extra.length > 0) problems.push({ path, problem: `may hold only type (the API server owns metadata), has ${extra.join(", ")}` });
+  } else if (isProperty && (typeof schema["description"] !== "string" || (schema["description"] as string).length === 0)) {
     problems.push({ path, problem: "has no description" });
   }
   const props = schema["properties"];
