@@ -142,6 +142,8 @@ export interface KubeControlPlane {
    * to that Node object (the apiserver then puts the node's name into the caller's user info).
    */
   serviceAccountKubeconfig(namespace: string, name: string, path: string, opts?: { readonly node?: string; readonly durationSec?: number }): Promise<string>;
+  /** Stops kube-apiserver (every watch and connection drops) and starts it again on the same port; resolves with ms to ready. */
+  restartApiServer(): Promise<number>;
   /** Why etcd or the apiserver ended, when one did. */
   exitReason(): string | undefined;
   stop(): Promise<void>;
@@ -196,7 +198,7 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
     await waitFor("etcd to be healthy", async () => (etcd.exit ? Promise.reject(new Error(etcd.exit)) : (await get(`${etcdUrl}/health`)).body.includes('"health":"true"') || undefined), 30_000, 50);
 
     const url = `https://127.0.0.1:${apiPort}`;
-    const api = await spawnRecorded(o.runDir, "kube-apiserver", "kube-apiserver", join(o.binDir, "kube-apiserver"), [
+    const apiArgs = [
       `--etcd-servers=${etcdUrl}`,
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
@@ -217,19 +219,23 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
       "--endpoint-reconciler-type=none",
       "--profiling=false",
       "--v=1",
-    ]);
-    children.push(api);
-    const t0 = Date.now();
-    await waitFor(
-      "kube-apiserver to be ready",
-      async () => {
-        if (api.exit) throw new Error(api.exit);
-        return (await get(`${url}/readyz`, { ca: ca.caPem, token: adminToken })).status === 200 || undefined;
-      },
-      90_000,
-      100,
-    );
-    progress(`kube-apiserver ready ${Date.now() - t0} ms after start (${url})`);
+    ];
+    const startApi = async (): Promise<number> => {
+      const api = await spawnRecorded(o.runDir, "kube-apiserver", "kube-apiserver", join(o.binDir, "kube-apiserver"), apiArgs);
+      children.push(api);
+      const t0 = Date.now();
+      await waitFor(
+        "kube-apiserver to be ready",
+        async () => {
+          if (api.exit) throw new Error(api.exit);
+          return (await get(`${url}/readyz`, { ca: ca.caPem, token: adminToken })).status === 200 || undefined;
+        },
+        90_000,
+        100,
+      );
+      return Date.now() - t0;
+    };
+    progress(`kube-apiserver ready ${await startApi()} ms after start (${url})`);
 
     const kubeconfigPath = o.kubeconfigPath ?? join(dir, "admin.kubeconfig");
     await writeFile(kubeconfigPath, realKubeconfigYaml(url, ca.caPem, { name: LAB_ADMIN_USER, token: adminToken }), { mode: 0o600 });
@@ -250,6 +256,18 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
         return path;
       },
       exitReason: () => children.map((c) => c.exit).find((e) => e !== undefined),
+      async restartApiServer() {
+        const i = children.findIndex((c) => c.key === "kube-apiserver");
+        const old = children[i];
+        if (old) {
+          children.splice(i, 1);
+          if (old.exit === undefined) {
+            await stopPid(old.pid, old.record.startTime, 10_000);
+            await old.exited;
+          }
+        }
+        return startApi();
+      },
       stop,
     };
   } catch (e) {

@@ -36,6 +36,7 @@ describe.each(CONTROL_PLANES)("controller end to end (%s control plane)", (contr
   let pods: LabPod[];
   const byName = (n: string) => pods.find((p) => p.name === n)!;
   const onEmulator = controlPlane === "embedded" ? it : it.skip;
+  const onRealServer = controlPlane === "kubernetes" ? it : it.skip;
 
   beforeAll(async () => {
     cluster = new LabCluster({ controlPlane, prefix: "syce-", nodes: 4, subnets: 2, mode: "vxlan", leaseDurationSec: 3 });
@@ -93,6 +94,19 @@ describe.each(CONTROL_PLANES)("controller end to end (%s control plane)", (contr
     // On its Node the agent owns its two annotations and nothing else ("." is the map itself, when it made it).
     expect(Object.keys((agentOnNode[0]?.fieldsV1 as { "f:metadata"?: { "f:annotations"?: Record<string, unknown> } })["f:metadata"]?.["f:annotations"] ?? {}).filter((k) => k !== ".").sort()).toEqual(["f:switchyard.dev/underlay-cidr", "f:switchyard.dev/underlay-mtu"]);
   });
+
+  onRealServer("loses no update when the kube-apiserver restarts (every watch and connection drops, the lease lapses)", async () => {
+    const client = pods.find((p) => p.namespace === "x" && p.node === "n2")!;
+    const server = pods.find((p) => p.namespace === "y" && p.node === "n3")!;
+    await cluster.waitForReady(30_000);
+    const ms = await cluster.kube.restartApiServer();
+    console.log(`kube-apiserver back ${ms} ms after its restart began`);
+    expect((await cluster.applyPolicy(np("y", "deny-all", { podSelector: {}, policyTypes: ["Ingress"], ingress: [] }))).ok).toBe(true);
+    await cluster.labelPod(server.namespace, server.name, { tier: "db" });
+    await untilReach(cluster, client, server, false, 60_000);
+    await cluster.waitForReady(60_000);
+    expect(await matrixAgreesWithEvaluator(cluster)).toEqual([]);
+  }, 120_000);
 
   onEmulator("loses no update when every watch stream is dropped and watches get 410 repeatedly", async () => {
     const client = pods.find((p) => p.namespace === "x" && p.node === "n2")!;
