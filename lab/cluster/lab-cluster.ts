@@ -574,6 +574,22 @@ export class LabCluster {
     await K8s(kind.Pod).InNamespace(namespace).Delete(name);
     if (opts.wait === false) return;
     await waitFor(`pod ${namespace}/${name} to be removed`, () => (this.lab.pods.some((p) => p.namespace === namespace && p.name === name) ? undefined : true), 30_000, 25);
+    // On a real API server the object outlives its sandbox until the kubelet's final delete: a pod of the
+    // same name created before that would land on the terminating object.
+    await waitFor(
+      `pod ${namespace}/${name} to leave the API`,
+      async () => {
+        try {
+          await K8s(kind.Pod).InNamespace(namespace).Get(name);
+          return undefined;
+        } catch (e) {
+          if ((e as { status?: number }).status === 404) return true;
+          throw e;
+        }
+      },
+      30_000,
+      25,
+    );
   }
 
   /** Sets (string) or removes (null) labels of a Pod. */

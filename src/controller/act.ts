@@ -101,24 +101,19 @@ async function writePlan(w: PlanWrite, ctx: ActContext): Promise<void> {
   ctx.counters.publishes++;
 }
 
-/** What the plan writes leave for the follow-up: when the oldest change they carry was seen. */
+/** What the plan writes leave for the follow-up: when the oldest change they carry was seen; the control to consume. */
 export interface PlansWritten {
   readonly seenAt: number;
+  readonly clearControl?: string;
 }
 
 /**
- * The step's events, the consumed control annotation, the MTU warning, then the changed plans (several at a
- * time: plans of one pass are independent of each other; the zero-loss order is between migration steps,
- * never within one).
+ * The step's events, the MTU warning, then the changed plans (several at a time: plans of one pass are
+ * independent of each other; the zero-loss order is between migration steps, never within one).
  */
 export async function actOnPlanWrites(d: PlanWritesDecision, ctx: ActContext): Promise<PlansWritten> {
   const cn = d.clusterNetwork;
   await recordEvents(cn, d.events, ctx);
-  if (d.clearControl !== undefined) {
-    await ctx.client
-      .patch("ClusterNetwork", { name: cn.name }, clearControlPatch(d.clearControl))
-      .catch((e: unknown) => ctx.log.info({ err: describeError(e) }, "the migration control annotation was not cleared (already gone, or a newer one arrived: the next pass reads it)"));
-  }
   if (d.wakeAt !== undefined) ctx.wakeAt(d.wakeAt);
   await recordEvents(cn, d.podMtu.events, ctx);
   const seenAt = Math.min(d.oldestChangeSeenAt ?? Infinity, ctx.now());
@@ -129,12 +124,16 @@ export async function actOnPlanWrites(d: PlanWritesDecision, ctx: ActContext): P
     throw new Error(`no plan body for ${d.missingBody}`);
   }
   await mapBounded(d.writes, PUBLISH_CONCURRENCY, (w) => writePlan(w, ctx));
-  return { seenAt };
+  return { seenAt, ...(d.clearControl !== undefined ? { clearControl: d.clearControl } : {}) };
 }
 
 /**
  * Deletes the plans of nodes that are gone, notes what was published (for the implementation delay and
- * as an Event), remembers the compile and when its layout was all published, then writes the status.
+ * as an Event), remembers the compile and when its layout was all published, writes the status, and only
+ * then consumes the control annotation. That order matters on a real API server, whose watch can deliver
+ * the controller's own writes late: a pass that saw the annotation gone but not yet the status it led to
+ * (Paused) would carry on from the old phase and undo the pause. With the status written first, a pass in
+ * between sees the control still there and decides the same again.
  */
 export async function actOnFollowUp(d: FollowUpDecision, sent: PlansWritten, ctx: ActContext): Promise<void> {
   const { state, counters, metrics, log } = ctx;
@@ -163,6 +162,11 @@ export async function actOnFollowUp(d: FollowUpDecision, sent: PlansWritten, ctx
     counters.statusWrites++;
     metrics.writes.inc({ kind: "ClusterNetwork", verb: "patch-status" });
     await recordEvents(cn, d.status.events, ctx);
+  }
+  if (sent.clearControl !== undefined) {
+    await ctx.client
+      .patch("ClusterNetwork", { name: cn.name }, clearControlPatch(sent.clearControl))
+      .catch((e: unknown) => ctx.log.info({ err: describeError(e) }, "the migration control annotation was not cleared (already gone, or a newer one arrived: the next pass reads it)"));
   }
 }
 
