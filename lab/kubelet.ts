@@ -313,6 +313,7 @@ export class LabKubelet {
         failures++;
         this.counters.failures++;
         this.reasons.set(d.key, `sandbox failed: ${(e as Error).message.split("\n")[0] ?? ""}`);
+        this.log(`kubelet: sandbox of ${d.key} on ${d.node} failed: ${(e as Error).message.split("\n").slice(0, 3).join(" | ")}`);
       }
     });
 

@@ -384,7 +384,8 @@ export class LabCluster {
           this.checkpoint();
           const states = (this.kubelet?.podStates() ?? []).filter((s) => keys.has(s.key));
           const running = states.filter((s) => s.state === "running").length;
-          last = states.filter((s) => s.state !== "running").map((s) => `${s.key}: ${s.reason ?? "pending"}`).slice(0, 3).join("; ");
+          const others = (this.kubelet?.podStates() ?? []).filter((s) => !keys.has(s.key) && s.reason !== undefined);
+          last = [...states.filter((s) => s.state !== "running"), ...others].map((s) => `${s.key}: ${s.reason ?? "pending"}`).slice(0, 3).join("; ");
           return running === keys.size && this.kubelet?.settled() ? true : undefined;
         },
         timeoutMs,
