@@ -185,7 +185,9 @@ export class LabKubelet {
 
   private async relist(): Promise<void> {
     const list = await K8s(kind.Pod).Get();
-    if (this.cache.replaceAll(list.items as unknown as KObj[])) this.trigger();
+    // With the list's resourceVersion, a pod deleted while the list was in flight is not brought back.
+    const rv = Number((list as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion);
+    if (this.cache.replaceAll(list.items as unknown as KObj[], Number.isFinite(rv) ? rv : undefined)) this.trigger();
   }
 
   async stop(): Promise<void> {

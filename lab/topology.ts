@@ -319,7 +319,10 @@ export async function removePod(lab: Lab, ref: PodRef): Promise<void> {
     await runCommand("ip", ["-n", node.netns, "link", "del", pod.hostInterface], { timeoutMs: 10_000 });
   }
   await runCommand("ip", ["netns", "del", pod.netns], { timeoutMs: 10_000 });
-  lab.pods.splice(index, 1);
+  // By identity, not by the index found before the awaits: pods removed meanwhile (the kubelet removes
+  // several at once) shift the array, and a stale index drops another pod's entry and keeps this one.
+  const now = lab.pods.indexOf(pod);
+  if (now >= 0) lab.pods.splice(now, 1);
   await writeLabState(lab);
 }
 
