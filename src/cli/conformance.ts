@@ -1,8 +1,9 @@
-// `switchyard conformance FILE [--case ID ...] [--backend nftables|iptables]`: runs a NetworkPolicy corpus
-// on the real kernel in a throwaway lab. Exit 0 when every case passes, 1 on any failure, 2 on bad input.
+// `switchyard conformance FILE [--case ID ...] [--backend nftables|iptables] [--control-plane K]`: runs a
+// NetworkPolicy corpus on the real kernel in a throwaway lab (with --control-plane: through a whole lab
+// cluster on that control plane). Exit 0 when every case passes, 1 on any failure, 2 on bad input.
 import { ConformanceInputError, runConformance, type PolicyBackend } from "../../lab/conformance/runner";
 
-export type ConformanceCliOptions = { case?: string[]; backend: string; nodes?: string; timeout?: string; verbose?: boolean };
+export type ConformanceCliOptions = { case?: string[]; backend: string; nodes?: string; timeout?: string; verbose?: boolean; controlPlane?: string };
 
 export async function runConformanceCommand(file: string, opts: ConformanceCliOptions): Promise<number> {
   if (opts.backend !== "nftables" && opts.backend !== "iptables") {
@@ -13,7 +14,16 @@ export async function runConformanceCommand(file: string, opts: ConformanceCliOp
     console.error("error: the conformance runner builds network namespaces and needs root");
     return 2;
   }
+  if (opts.controlPlane !== undefined && opts.controlPlane !== "embedded" && opts.controlPlane !== "kubernetes") {
+    console.error(`error: --control-plane must be embedded or kubernetes, not ${JSON.stringify(opts.controlPlane)}`);
+    return 2;
+  }
   try {
+    if (opts.controlPlane !== undefined) {
+      const { runConformanceOnCluster } = await import("../../lab/conformance/api-runner");
+      const report = await runConformanceOnCluster({ file, backend: opts.backend as PolicyBackend, controlPlane: opts.controlPlane, cases: opts.case ?? [], log: (l: string) => console.log(l) });
+      return report.failed === 0 && report.passed > 0 ? 0 : 1;
+    }
     const report = await runConformance({
       file,
       backend: opts.backend as PolicyBackend,
