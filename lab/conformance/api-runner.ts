@@ -16,7 +16,7 @@ import { describeError } from "../../src/kube/client";
 import { STATIC_IP_ANNOTATION } from "../../src/api/annotations";
 import { LabCluster, type ControlPlaneKind } from "../cluster/lab-cluster";
 import { probeMatrix } from "../pods";
-import { applyCorpusAction, corpusPortName, initialCorpusState, substituteCorpusTemplates, type ConformanceCorpus, type CorpusCase, type CorpusState } from "./corpus";
+import { applyCorpusAction, corpusPortName, initialCorpusState, substituteDeep, type ConformanceCorpus, type CorpusCase, type CorpusState } from "./corpus";
 import { loadCorpus, type CaseResult, type ConformanceReport, type PolicyBackend } from "./runner";
 
 export interface ClusterConformanceOptions {
@@ -34,13 +34,6 @@ export interface ClusterConformanceOptions {
 type ApiPod = { metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { containers?: { ports?: { containerPort: number; protocol?: string; name?: string }[] }[] } };
 
 const POOL = "10.0.0.0/16";
-
-function substituteDeep(value: unknown, ipOf: (ref: string) => string | undefined): unknown {
-  if (typeof value === "string") return substituteCorpusTemplates(value, ipOf);
-  if (Array.isArray(value)) return value.map((v) => substituteDeep(v, ipOf));
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, substituteDeep(v, ipOf)]));
-  return value;
-}
 
 class ClusterRunner {
   /** node name -> its block, as the controller allocated them. */

@@ -262,7 +262,8 @@ export function substituteCorpusTemplates(text: string, ipOf: (ref: string) => s
   });
 }
 
-function substituteDeep(value: unknown, ipOf: (ref: string) => string | undefined): unknown {
+/** substituteCorpusTemplates through every string of a policy object. */
+export function substituteDeep(value: unknown, ipOf: (ref: string) => string | undefined): unknown {
   if (typeof value === "string") return substituteCorpusTemplates(value, ipOf);
   if (Array.isArray(value)) return value.map((v) => substituteDeep(v, ipOf));
   if (value !== null && typeof value === "object") {
