@@ -1,10 +1,9 @@
 // Drives a mode migration on a LabCluster the way a user does (one edit of the ClusterNetwork through the
 // API) and follows it from status.migration until it ends, while continuous traffic measures what the
 // rollout cost: lost pings, TCP stalls, and whether a denied flow ever got through.
-import { GenericKind, K8s } from "kubernetes-fluent-client";
 import type { ClusterNetworkStatus, Mode } from "../src/api/cluster-network";
-import { ClusterNetworkGVK } from "../src/kube/kinds";
-import { controlOp, needsRetry, type ClusterNetworkView } from "../src/migration/controls";
+import { clusterNetworkIO, editObject } from "../src/kube/guarded-edit";
+import { controlOp, needsRetry, type ClusterNetworkView, type PatchOp } from "../src/migration/controls";
 import { describeProgress } from "../src/migration/progress";
 import { migrationSpecPatch } from "../src/migration/spec-patch";
 import type { LabCluster } from "./cluster/lab-cluster";
@@ -12,12 +11,10 @@ import { torPeersFor } from "./cluster/samples";
 import { TOR_AS_NUMBER } from "./router";
 import { startTraffic, type PingResult, type TcpStreamResult, type DeniedResult, type TrafficOptions } from "./traffic";
 
-type Op = { op: "add" | "replace" | "remove"; path: string; value?: unknown };
 
-/** The JSON patch that moves this lab's ClusterNetwork to `to` (mode-specific blocks move with the mode). */
-export async function migrationPatch(cluster: LabCluster, to: Mode, rollout: Record<string, unknown> = {}, bgp?: Record<string, unknown>): Promise<Op[]> {
-  const cn = await cluster.clusterNetwork();
-  const spec = (cn.spec ?? {}) as Record<string, unknown>;
+/** The JSON patch that moves this lab's ClusterNetwork `cn` to `to` (mode-specific blocks move with the mode). */
+export function migrationPatch(cluster: LabCluster, cn: ClusterNetworkView, to: Mode, rollout: Record<string, unknown> = {}, bgp?: Record<string, unknown>): PatchOp[] {
+  const spec = cn.spec ?? {};
   // On several subnets a BGP mesh cannot reach across the router: peer with the lab's top-of-rack router.
   const multiSubnet = cluster.lab.subnets.length > 1;
   return migrationSpecPatch(spec, to, {
@@ -60,15 +57,16 @@ export async function migrateLab(cluster: LabCluster, to: Mode, opts: MigrateOpt
   const timeline: string[] = [];
   let final: ClusterNetworkStatus | undefined;
   try {
-    const ops = await migrationPatch(cluster, to, opts.rollout ?? {}, opts.bgp);
     // As `switchyard migrate --to` does: the same mode again after an attempt that did not complete asks
     // for a new attempt. An attempt is this run's once its start time differs from the last one's.
-    const before = (await cluster.clusterNetwork()) as ClusterNetworkView;
+    const before = await editObject<ClusterNetworkView>(clusterNetworkIO("default", "switchyard-lab"), (cn) => {
+      const ops: PatchOp[] = migrationPatch(cluster, cn, to, opts.rollout ?? {}, opts.bgp);
+      if (needsRetry(cn, to)) ops.push(controlOp(cn, "retry"));
+      // One annotation per edit: a retry and a pause in the same patch would overwrite each other.
+      else if (opts.startPaused) ops.push(controlOp(cn, "pause"));
+      return ops;
+    });
     const previousStart = before.status?.migration?.startedAt;
-    if (needsRetry(before, to)) ops.push(controlOp(before, "retry"));
-    // One annotation per edit: a retry and a pause in the same patch would overwrite each other.
-    else if (opts.startPaused) ops.push(controlOp(before, "pause"));
-    await K8s(GenericKind, { kindOverride: ClusterNetworkGVK, name: "default" }).Patch(ops as never);
     const until = opts.until ?? ["Completed", "RolledBack", "Failed", "Blocked"];
     let last = "";
     let saw = false;

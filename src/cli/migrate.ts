@@ -4,6 +4,7 @@
 import { GenericKind, K8s } from "kubernetes-fluent-client";
 import { MODES, type Mode } from "../api/cluster-network";
 import { ClusterNetworkGVK } from "../kube/kinds";
+import { clusterNetworkIO, editObject } from "../kube/guarded-edit";
 import { controlOp, needsRetry, type ClusterNetworkView, type PatchOp } from "../migration/controls";
 import { describeProgress } from "../migration/progress";
 import { migrationSpecPatch } from "../migration/spec-patch";
@@ -40,35 +41,39 @@ export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
     console.error(`error: --to must be one of ${MODES.join(", ")}`);
     return 2;
   }
-  let cn: ClusterNetworkView;
   try {
-    cn = await getCN(opts.name);
+    await getCN(opts.name);
   } catch (e) {
     console.error(`error: cannot read ClusterNetwork ${opts.name}: ${apiError(e)}`);
     return 2;
   }
-  const spec = cn.spec ?? {};
   // Keep the spec valid for the new mode: mode-specific blocks move with the mode.
   const rollout: Record<string, unknown> = {};
   if (opts.canary !== undefined) rollout["canary"] = { nodes: Number(opts.canary) };
   if (opts.batch !== undefined) rollout["batchSize"] = /^\d+$/.test(opts.batch) ? Number(opts.batch) : opts.batch;
-  const ops: PatchOp[] = migrationSpecPatch(spec, to, {
-    defaults: { bgp: { asNumber: Number(opts.bgpAs ?? 64512), topology: opts.bgpTopology ?? "full-mesh" } },
-    rollout,
-  });
-  if (spec["mode"] === to && cn.status?.activeMode === to) {
+  const runsAlready = (c: ClusterNetworkView) => c.spec?.["mode"] === to && c.status?.activeMode === to;
+  const edit = (c: ClusterNetworkView): PatchOp[] => {
+    if (runsAlready(c)) return [];
+    const ops: PatchOp[] = migrationSpecPatch(c.spec ?? {}, to, {
+      defaults: { bgp: { asNumber: Number(opts.bgpAs ?? 64512), topology: opts.bgpTopology ?? "full-mesh" } },
+      rollout,
+    });
+    if (needsRetry(c, to)) ops.push(controlOp(c, "retry"));
+    return ops;
+  };
+  let cn: ClusterNetworkView;
+  try {
+    cn = await editObject<ClusterNetworkView>(clusterNetworkIO(opts.name), edit);
+  } catch (e) {
+    console.error(`error: the ClusterNetwork was not changed: ${apiError(e)}`);
+    return 1;
+  }
+  if (runsAlready(cn)) {
     console.log(`ClusterNetwork ${opts.name} already runs ${to}: nothing to migrate.`);
     return 0;
   }
   const last = cn.status?.migration;
   const retry = needsRetry(cn, to);
-  if (retry) ops.push(controlOp(cn, "retry"));
-  try {
-    await api(opts.name).Patch(ops as never);
-  } catch (e) {
-    console.error(`error: the ClusterNetwork was not changed: ${apiError(e)}`);
-    return 1;
-  }
   console.log(
     retry
       ? `ClusterNetwork ${opts.name}: spec.mode is already ${to} and the last attempt ended ${last?.phase}; asked the controller to try again.`
@@ -124,8 +129,7 @@ export async function followMigration(name: string, to: Mode, timeoutMs: number,
 export async function runMigrateControl(action: "pause" | "resume" | "abort" | "retry", opts: { name: string; kubeconfig?: string }): Promise<number> {
   if (opts.kubeconfig) process.env["KUBECONFIG"] = opts.kubeconfig;
   try {
-    const cn = await getCN(opts.name);
-    await api(opts.name).Patch([controlOp(cn, action)] as never);
+    const cn = await editObject<ClusterNetworkView>(clusterNetworkIO(opts.name), (c) => [controlOp(c, action)]);
     console.log(`asked the controller to ${action} the migration of ClusterNetwork ${opts.name}`);
     console.log(describeProgress(cn.status));
     return 0;

@@ -1,6 +1,6 @@
 // How a migration is steered from outside the controller: the control annotation (pause, resume, abort,
 // retry) as a JSON patch, and when setting the same mode again needs an explicit retry. Pure: the CLI and
-// the lab send what these build; the controller consumes the annotation.
+// the lab send what these build (src/kube/cluster-network-edit.ts); the controller consumes the annotation.
 import { annotationPath, MIGRATION_CONTROL_ANNOTATION } from "../api/annotations";
 import type { ClusterNetworkStatus, Mode } from "../api/cluster-network";
 

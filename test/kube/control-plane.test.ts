@@ -13,6 +13,11 @@ import { switchyardBin } from "../../lab/cluster/daemons";
 import { AGENT_SA, CONTROLLER_SA, SYSTEM_NAMESPACE, WEBHOOK_NAMESPACE, WEBHOOK_SA } from "../../lab/control-plane/install";
 import { apiRequest, kubeUnavailable, startTestControlPlane, type TestControlPlane } from "../support/kube";
 import { waitFor } from "../../src/base/wait";
+import { MIGRATION_CONTROL_ANNOTATION } from "../../src/api/annotations";
+import { clearControlPatch } from "../../src/controller/decide";
+import { editObject, type ObjectIO } from "../../src/kube/guarded-edit";
+import type { KObj } from "../../src/kube/store";
+import { controlOp, type ClusterNetworkView } from "../../src/migration/controls";
 
 const unavailable = await kubeUnavailable();
 if (unavailable) console.warn(unavailable);
@@ -218,6 +223,44 @@ describe.skipIf(unavailable !== undefined)("Switchyard on the real kube-apiserve
       await cp.kubectlOk(["delete", "clusternetwork", "default"]);
     }, 90_000);
   });
+
+  it("a migration control sent while the controller clears the last one lands (resourceVersion precondition, fresh read)", async () => {
+    const path = "/apis/switchyard.dev/v1alpha1/clusternetworks/race";
+    const admin = cp.kube.kubeconfigPath;
+    await create({ ...clusterNetwork("race", {}), metadata: { name: "race", annotations: { [MIGRATION_CONTROL_ANNOTATION]: "resume" } } }, { dryRun: false });
+    const read = async () => {
+      const r = await apiRequest(admin, "GET", path);
+      expect(r.status, r.body).toBe(200);
+      return JSON.parse(r.body) as KObj;
+    };
+    const stale = await read();
+    // The controller consumes the control it read: the map, now empty, is gone from the object.
+    const cleared = await apiRequest(admin, "PATCH", path, clearControlPatch("resume"), "application/json-patch+json");
+    expect(cleared.status, cleared.body).toBe(200);
+    expect((await read()).metadata?.annotations).toBeUndefined();
+    // What the CLI used to send, built from the read before the clear: refused, the pause lost.
+    const unguarded = await apiRequest(admin, "PATCH", path, [controlOp(stale, "pause")], "application/json-patch+json");
+    expect(unguarded.status).toBeGreaterThanOrEqual(400);
+    // The guarded edit: refused on the stale read's resourceVersion, read again, sent again.
+    let reads = 0;
+    let patches = 0;
+    const io: ObjectIO = {
+      get: async () => (reads++ === 0 ? stale : read()),
+      patch: async (ops) => {
+        patches++;
+        const r = await apiRequest(admin, "PATCH", path, ops, "application/json-patch+json");
+        if (r.status !== 200) throw { status: r.status, data: JSON.parse(r.body) as unknown };
+      },
+    };
+    await editObject<ClusterNetworkView>(io, (cn) => [controlOp(cn, "pause")]);
+    expect(patches).toBe(2);
+    expect((await read()).metadata?.annotations?.[MIGRATION_CONTROL_ANNOTATION]).toBe("pause");
+    // A refusal that is not a race is not retried: the same object, refused the same way.
+    patches = 0;
+    await expect(editObject(io, () => [{ op: "remove", path: "/spec/no-such-field" }])).rejects.toMatchObject({ status: expect.any(Number) });
+    expect(patches).toBe(1);
+    await cp.kubectlOk(["delete", "clusternetwork", "race"]);
+  }, 60_000);
 
   describe("an agent writes only its own node's objects", () => {
     // A real plan (the golden of the ipip cross-subnet case), renamed.
