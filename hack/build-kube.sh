@@ -2,7 +2,9 @@
 # Builds the real control plane the lab and the tests run with --control-plane kubernetes: kube-apiserver
 # and kubectl from k8s.io/kubernetes, etcd from go.etcd.io/etcd/server/v3, all from the Go module proxy,
 # once, into a cache outside the repository ($SWITCHYARD_CACHE, default ~/.cache/switchyard), reused
-# afterwards. Prints the directory holding the binaries on its last line of stdout.
+# afterwards. With --nodes also what real nodes need (`lab up --kubelet`): kubelet,
+# kube-controller-manager and kube-scheduler of the same release. Only missing binaries are built. Prints
+# the directory holding the binaries on its last line of stdout.
 #
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod requires every staging module (k8s.io/api,
 # k8s.io/apiserver, ...) at v0.0.0 and replaces it with ./staging/..., which a dependent module cannot
@@ -11,19 +13,23 @@
 # etcd's main is five lines in a second wrapper module (its own go.mod has replaces too).
 #
 # KUBEBUILDER_ASSETS (envtest's convention): a directory that already holds kube-apiserver, etcd and
-# kubectl is used as it is, and nothing is built.
+# kubectl is used as it is, and nothing is built (with --nodes it must hold the node binaries too).
 #
-# Usage: hack/build-kube.sh [--force] [--quiet]
+# Usage: hack/build-kube.sh [--nodes] [--force] [--quiet]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 KUBE_VERSION=v1.34.4 # the kubelet of this release still runs on containerd 1.6 and cgroup v1
 ETCD_VERSION=v3.6.10 # what kubeadm pairs with Kubernetes 1.34
-BINS=(kube-apiserver kubectl etcd)
+KUBE_CONTROL_PLANE=(kube-apiserver kubectl)
+KUBE_NODES=(kubelet kube-controller-manager kube-scheduler)
+BINS=("${KUBE_CONTROL_PLANE[@]}" etcd)
+KUBE_BINS=("${KUBE_CONTROL_PLANE[@]}")
 force=""
 quiet=""
 for arg in "$@"; do
   case "$arg" in
+    --nodes) BINS+=("${KUBE_NODES[@]}"); KUBE_BINS+=("${KUBE_NODES[@]}") ;;
     --force) force=1 ;;
     --quiet) quiet=1 ;;
     *) echo "build-kube: unknown argument $arg" >&2; exit 2 ;;
@@ -44,11 +50,10 @@ fi
 
 cache="${SWITCHYARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/switchyard}"
 out="$cache/kube-$KUBE_VERSION-etcd-$ETCD_VERSION"
-if [ -z "$force" ]; then
-  have=1
-  for bin in "${BINS[@]}"; do [ -x "$out/$bin" ] || have=""; done
-  if [ -n "$have" ]; then echo "$out"; exit 0; fi
-fi
+missing() { [ -n "$force" ] || [ ! -x "$out/$1" ]; }
+have=1
+for bin in "${BINS[@]}"; do missing "$bin" && have=""; done
+if [ -n "$have" ]; then echo "$out"; exit 0; fi
 
 export PATH="/usr/local/go/bin:$PATH"
 if ! command -v go >/dev/null 2>&1; then
@@ -71,8 +76,11 @@ run() {
   fi
 }
 
-# --- kube-apiserver and kubectl -------------------------------------------------------------------
-say "==> building kube-apiserver and kubectl $KUBE_VERSION into $out (once; cached)"
+# --- the Kubernetes binaries -----------------------------------------------------------------------
+todo=()
+for bin in "${KUBE_BINS[@]}"; do missing "$bin" && todo+=("$bin"); done
+if [ "${#todo[@]}" -gt 0 ]; then
+say "==> building ${todo[*]} $KUBE_VERSION into $out (once; cached)"
 mod="$work/kubernetes-$KUBE_VERSION"
 rm -rf "$mod" && mkdir -p "$mod"
 gomod_file="$(cd "$mod" && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" 2>>"$log" | sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p')"
@@ -92,8 +100,7 @@ staging_version="v0.${KUBE_VERSION#v1.}"
   echo "require k8s.io/kubernetes $KUBE_VERSION"
   echo
   echo "tool ("
-  echo "	k8s.io/kubernetes/cmd/kube-apiserver"
-  echo "	k8s.io/kubernetes/cmd/kubectl"
+  for bin in "${todo[@]}"; do echo "	k8s.io/kubernetes/cmd/$bin"; done
   echo ")"
   echo
   echo "replace ("
@@ -108,13 +115,16 @@ version_flags() {
   minor="${v#v*.}"; minor="${minor%%.*}"
   printf -- '-s -w -X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=%s -X k8s.io/component-base/version.gitMinor=%s -X k8s.io/component-base/version.gitTreeState=clean' "$v" "$major" "$minor"
 }
-for bin in kube-apiserver kubectl; do
+for bin in "${todo[@]}"; do
+  say "    $bin"
   (cd "$mod" && run go build -trimpath -ldflags "$(version_flags "$KUBE_VERSION") -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION" \
     -o "$out/.$bin.tmp" "k8s.io/kubernetes/cmd/$bin")
   mv -f "$out/.$bin.tmp" "$out/$bin"
 done
+fi
 
 # --- etcd -----------------------------------------------------------------------------------------
+if missing etcd; then
 say "==> building etcd $ETCD_VERSION"
 emod="$work/etcd-$ETCD_VERSION"
 rm -rf "$emod" && mkdir -p "$emod"
@@ -132,6 +142,7 @@ EOF
 printf 'module switchyard.dev/etcd-binary\n\ngo 1.24.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" > "$emod/go.mod"
 (cd "$emod" && run go mod tidy && run go build -trimpath -ldflags "-s -w" -o "$out/.etcd.tmp" .)
 mv -f "$out/.etcd.tmp" "$out/etcd"
+fi
 
-say "==> built in $((SECONDS - started)) s: $("$out/kube-apiserver" --version), kubectl $KUBE_VERSION, etcd $("$out/etcd" --version | sed -n 's/^etcd Version: //p')"
+say "==> built in $((SECONDS - started)) s: ${BINS[*]} ($("$out/kube-apiserver" --version), etcd $("$out/etcd" --version | sed -n 's/^etcd Version: //p'))"
 echo "$out"

@@ -5,7 +5,9 @@
 # source changed since the last build: a stat of each input, see hack/build-stamp.mjs), and the Go CNI
 # plugin in dist/cni (hack/build-cni.sh, as cheap when nothing changed; Go itself is expected at
 # /usr/local/go/bin), and kube-apiserver, kubectl and etcd from Go modules in ~/.cache/switchyard
-# (hack/build-kube.sh: minutes the first time, then nothing). Safe to run again and again.
+# (hack/build-kube.sh: minutes the first time, then nothing), with the node binaries the real-node tests
+# run (kubelet, kube-controller-manager, kube-scheduler; containerd and runc are Debian's). Safe to run
+# again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,7 @@ cd "$(dirname "$0")/.."
 declare -A PKG=(
   [nft]=nftables [iptables]=iptables [iptables-restore]=iptables [ipset]=ipset [ip]=iproute2 [bridge]=iproute2
   [bird]=bird2 [birdc]=bird2 [iperf3]=iperf3 [ping]=iputils-ping [conntrack]=conntrack [python3]=python3
-  [openssl]=openssl
+  [openssl]=openssl [containerd]=containerd [ctr]=containerd [runc]=runc
 )
 missing=()
 for bin in "${!PKG[@]}"; do
@@ -50,5 +52,5 @@ bash hack/build-cni.sh
 # tests prove the lab on it. With --no-kube (the demo), not needed. Without Go, the tests that need it
 # say so and the lab tests fall back to the emulator.
 if [ "${1:-}" != "--no-kube" ]; then
-  bash hack/build-kube.sh >/dev/null || echo "note: no real control plane binaries (see above); its tests will say they skip" >&2
+  bash hack/build-kube.sh --nodes >/dev/null || echo "note: no real control plane binaries (see above); its tests will say they skip" >&2
 fi

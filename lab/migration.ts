@@ -1,4 +1,4 @@
-// Drives a mode migration on a LabCluster the way a user does (one edit of the ClusterNetwork through the
+// Drives a mode migration on a lab cluster (lab kubelet or real nodes) the way a user does (one edit of the ClusterNetwork through the
 // API) and follows it from status.migration until it ends, while continuous traffic measures what the
 // rollout cost: lost pings, TCP stalls, and whether a denied flow ever got through.
 import type { ClusterNetworkStatus, Mode } from "../src/api/cluster-network";
@@ -6,14 +6,21 @@ import { clusterNetworkIO, editObject } from "../src/kube/guarded-edit";
 import { controlOp, needsRetry, type ClusterNetworkView, type PatchOp } from "../src/migration/controls";
 import { describeProgress } from "../src/migration/progress";
 import { migrationSpecPatch } from "../src/migration/spec-patch";
-import type { LabCluster } from "./cluster/lab-cluster";
+import type { Lab } from "./topology";
+
+/** What a migration run needs of a cluster: a LabCluster, or a RealCluster (kubelet nodes). */
+export interface MigratableCluster {
+  readonly lab: Lab;
+  clusterNetwork(): Promise<{ status?: unknown }>;
+  waitForReady(timeoutMs?: number, opts?: { readonly acceptDegraded?: boolean }): Promise<unknown>;
+}
 import { torPeersFor } from "./cluster/samples";
 import { TOR_AS_NUMBER } from "./router";
 import { startTraffic, type PingResult, type TcpStreamResult, type DeniedResult, type TrafficOptions } from "./traffic";
 
 
 /** The JSON patch that moves this lab's ClusterNetwork `cn` to `to` (mode-specific blocks move with the mode). */
-export function migrationPatch(cluster: LabCluster, cn: ClusterNetworkView, to: Mode, rollout: Record<string, unknown> = {}, bgp?: Record<string, unknown>): PatchOp[] {
+export function migrationPatch(cluster: Pick<MigratableCluster, "lab">, cn: ClusterNetworkView, to: Mode, rollout: Record<string, unknown> = {}, bgp?: Record<string, unknown>): PatchOp[] {
   const spec = cn.spec ?? {};
   // On several subnets a BGP mesh cannot reach across the router: peer with the lab's top-of-rack router.
   const multiSubnet = cluster.lab.subnets.length > 1;
@@ -50,7 +57,7 @@ export interface MigrateOptions {
   readonly startPaused?: boolean;
 }
 
-export async function migrateLab(cluster: LabCluster, to: Mode, opts: MigrateOptions = {}): Promise<MigrationRun> {
+export async function migrateLab(cluster: MigratableCluster, to: Mode, opts: MigrateOptions = {}): Promise<MigrationRun> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const traffic = opts.traffic ? await startTraffic(cluster.lab, { ...opts.traffic, maxDurationSec: Math.ceil(timeoutMs / 1000) + 10 }) : undefined;
   const started = Date.now();

@@ -25,6 +25,7 @@ import { packagePath } from "../src/base/package-root";
 import { installCni, type CniInstallOptions } from "../src/agent/cni-install";
 import { cniAdd, cniDel, labCniDirs, type LabCniDirs } from "./cni-runtime";
 import { stopAllRecordedProcesses, stopPid, stopRecordedProcess } from "./processes";
+import { stopRealNodeLeftovers } from "./nodes/real-node";
 
 /**
  * How nodes are spread over the subnets: "contiguous" (n1,n2 | n3,n4, as in kernel-lab.md), "round-robin",
@@ -401,6 +402,8 @@ export async function destroyLab(prefix: string, options: { readonly runDir?: st
   const namespaces = await listLabNamespaces(prefix);
   const inside = await mapBounded(namespaces, PARALLEL, stopNamespaceProcesses);
   stoppedPids.push(...inside.flat());
+  // Real nodes' containers live in namespaces of containerd's making: found by their cgroups instead.
+  await stopRealNodeLeftovers(prefix, runDir);
   if (namespaces.length > 0) {
     await runCommand("ip", ["-force", "-batch", "-"], { stdin: `${namespaces.map((ns) => `netns del ${ns}`).join("\n")}\n`, timeoutMs: 30_000 });
     await waitFor(`namespaces ${prefix}* to be deleted`, async () => ((await listLabNamespaces(prefix)).length === 0 ? true : undefined), 10_000);

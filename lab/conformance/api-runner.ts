@@ -14,7 +14,9 @@ import { cidrContains, parseCidr, parseIPv4 } from "../../src/api/ipv4";
 import { mapBounded } from "../../src/base/limit";
 import { describeError } from "../../src/kube/client";
 import { STATIC_IP_ANNOTATION } from "../../src/api/annotations";
-import { LabCluster, type ControlPlaneKind } from "../cluster/lab-cluster";
+import { LabCluster, type ApplyResult, type ControlPlaneKind, type LabPodPort } from "../cluster/lab-cluster";
+import { startRealCluster } from "../nodes/real-cluster";
+import type { Lab } from "../topology";
 import { probeMatrix } from "../pods";
 import { applyCorpusAction, corpusPortName, initialCorpusState, substituteDeep, type ConformanceCorpus, type CorpusCase, type CorpusState } from "./corpus";
 import { loadCorpus, type CaseResult, type ConformanceReport, type PolicyBackend } from "./runner";
@@ -35,12 +37,23 @@ type ApiPod = { metadata?: { name?: string; namespace?: string; labels?: Record<
 
 const POOL = "10.0.0.0/16";
 
+/** What the runner needs of a cluster: a LabCluster (lab kubelet) or a RealCluster (kubelet and containerd). */
+export interface ConformanceCluster {
+  readonly lab: Lab;
+  nodeNetworks(): Promise<readonly { metadata?: { name?: string }; spec?: { block?: string } }[]>;
+  applyPolicy(obj: Record<string, unknown>): Promise<ApplyResult>;
+  labelPod(namespace: string, name: string, labels: Readonly<Record<string, string | null>>): Promise<void>;
+  deletePod(namespace: string, name: string): Promise<void>;
+  createPod(namespace: string, name: string, node: string, labels: Readonly<Record<string, string>>, ports: readonly LabPodPort[], opts: { readonly annotations?: Readonly<Record<string, string>>; readonly wait?: boolean; readonly timeoutMs?: number }): Promise<unknown>;
+  waitForReady(timeoutMs?: number): Promise<unknown>;
+}
+
 class ClusterRunner {
   /** node name -> its block, as the controller allocated them. */
   private blocks = new Map<string, string>();
 
   constructor(
-    readonly cluster: LabCluster,
+    readonly cluster: ConformanceCluster,
     readonly corpus: ConformanceCorpus,
   ) {}
 
@@ -71,7 +84,9 @@ class ClusterRunner {
     }
     // Policies: remove what the state no longer has, apply the rest (templates expanded with the pods' addresses).
     const ipOf = (ref: string): string | undefined => state.pods.get(ref)?.ip;
-    const current = (await K8s(kind.NetworkPolicy).Get()).items;
+    // Only the corpus's namespaces: a cluster of real nodes also runs Switchyard's own pods (switchyard-system).
+    const ours = (o: { metadata?: { namespace?: string } }) => state.namespaces.has(o.metadata?.namespace ?? "");
+    const current = (await K8s(kind.NetworkPolicy).Get()).items.filter(ours);
     for (const p of current) {
       const key = `${p.metadata?.namespace}/${p.metadata?.name}`;
       if (!state.policies.has(key)) await K8s(kind.NetworkPolicy).InNamespace(p.metadata?.namespace ?? "default").Delete(p.metadata?.name ?? "");
@@ -81,7 +96,7 @@ class ClusterRunner {
       if (!r.ok) throw new Error(`the API server refused a policy of the corpus: ${r.message}`);
     }
     // Pods: a pod whose address or ports differ is replaced (ports are immutable); labels are patched.
-    const pods = (await K8s(kind.Pod).Get()).items as ApiPod[];
+    const pods = ((await K8s(kind.Pod).Get()).items as ApiPod[]).filter(ours);
     const wantPorts = (ref: string) => JSON.stringify(this.portsOf(state, ref).map((p) => [p.port, p.protocol, p.name]));
     const havePorts = (p: ApiPod) => JSON.stringify((p.spec?.containers?.[0]?.ports ?? []).map((x) => [x.containerPort, x.protocol ?? "TCP", x.name]));
     const keep = new Set<string>();
@@ -143,11 +158,36 @@ class ClusterRunner {
   }
 }
 
+/** The corpus's ClusterNetwork: its addresses (10.0.0.10-.32) in /26 blocks of 10.0.0.0/16. */
+function corpusClusterNetwork(backend: PolicyBackend) {
+  return { metadata: { name: "default" }, spec: { podCIDRs: [POOL], blockSize: 26, mode: "vxlan", vxlan: { vni: 1, port: 8472 }, policy: { backend } } };
+}
+
+async function runCases(cluster: ConformanceCluster, corpus: ConformanceCorpus, cases: readonly CorpusCase[], header: string, log: (line: string) => void): Promise<ConformanceReport> {
+  const results: CaseResult[] = [];
+  const runner = new ClusterRunner(cluster, corpus);
+  await runner.readBlocks();
+  log(header);
+  for (const c of cases) {
+    const r = await runner.runCase(c);
+    results.push(r);
+    log(`${r.passed ? "PASS" : "FAIL"} ${r.id} (${r.matrices} matrix${r.matrices === 1 ? "" : "es"}, ${(r.ms / 1000).toFixed(1)} s)`);
+    for (const f of r.failures.slice(0, 8)) log(`     ${f}`);
+  }
+  const passed = results.filter((r) => r.passed).length;
+  log(`${passed} passed, ${results.length - passed} failed`);
+  return { passed, failed: results.length - passed, results, applies: { full: 0, incremental: 0, failed: 0 } };
+}
+
+function selectCases(corpus: ConformanceCorpus, ids: readonly string[] | undefined): CorpusCase[] {
+  const wanted = new Set(ids ?? []);
+  return corpus.cases.filter((c) => wanted.size === 0 || wanted.has(c.id));
+}
+
 /** Runs the corpus through a lab cluster (API server, controller, agents, CNI); one line per case. */
 export async function runConformanceOnCluster(opts: ClusterConformanceOptions): Promise<ConformanceReport> {
   const corpus = loadCorpus(opts.file);
-  const wanted = new Set(opts.cases ?? []);
-  const cases = corpus.cases.filter((c) => wanted.size === 0 || wanted.has(c.id));
+  const cases = selectCases(corpus, opts.cases);
   const cluster = new LabCluster({
     prefix: opts.prefix ?? "sycc-",
     controlPlane: opts.controlPlane,
@@ -157,24 +197,33 @@ export async function runConformanceOnCluster(opts: ClusterConformanceOptions): 
     namespaces: corpus.namespaces.map((n) => n.name),
     ...(opts.progress ? { progress: opts.progress } : {}),
     ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
-    clusterNetwork: { metadata: { name: "default" }, spec: { podCIDRs: [POOL], blockSize: 26, mode: "vxlan", vxlan: { vni: 1, port: 8472 }, policy: { backend: opts.backend } } },
+    clusterNetwork: corpusClusterNetwork(opts.backend),
   });
-  const results: CaseResult[] = [];
   try {
     await cluster.start();
-    const runner = new ClusterRunner(cluster, corpus);
-    await runner.readBlocks();
-    opts.log(`# ${corpus.title || opts.file}: ${cases.length} case(s) through the ${opts.controlPlane} control plane, backend ${opts.backend}`);
-    for (const c of cases) {
-      const r = await runner.runCase(c);
-      results.push(r);
-      opts.log(`${r.passed ? "PASS" : "FAIL"} ${r.id} (${r.matrices} matrix${r.matrices === 1 ? "" : "es"}, ${(r.ms / 1000).toFixed(1)} s)`);
-      for (const f of r.failures.slice(0, 8)) opts.log(`     ${f}`);
-    }
+    return await runCases(cluster, corpus, cases, `# ${corpus.title || opts.file}: ${cases.length} case(s) through the ${opts.controlPlane} control plane, backend ${opts.backend}`, opts.log);
   } finally {
     await cluster.close();
   }
-  const passed = results.filter((r) => r.passed).length;
-  opts.log(`${passed} passed, ${results.length - passed} failed`);
-  return { passed, failed: results.length - passed, results, applies: { full: 0, incremental: 0, failed: 0 } };
+}
+
+/**
+ * Runs the corpus on real nodes: kubelet and containerd run every pod of the corpus (the workload image),
+ * switchyard-cni wires it through containerd, Switchyard runs from deploy/ (lab/nodes/real-cluster.ts).
+ */
+export async function runConformanceOnRealNodes(opts: Omit<ClusterConformanceOptions, "controlPlane" | "logLevel">): Promise<ConformanceReport> {
+  const corpus = loadCorpus(opts.file);
+  const cases = selectCases(corpus, opts.cases);
+  const cluster = await startRealCluster({
+    prefix: opts.prefix ?? "sycr-",
+    nodes: 3,
+    namespaces: corpus.namespaces.map((n) => n.name),
+    clusterNetwork: corpusClusterNetwork(opts.backend),
+    ...(opts.progress ? { progress: opts.progress } : {}),
+  });
+  try {
+    return await runCases(cluster, corpus, cases, `# ${corpus.title || opts.file}: ${cases.length} case(s) on kubelet nodes (containerd), backend ${opts.backend}`, opts.log);
+  } finally {
+    await cluster.close();
+  }
 }

@@ -57,3 +57,16 @@ export async function makeServiceAccountKeys(dir: string): Promise<{ readonly pr
   await runOk("openssl", ["rsa", "-in", privateKey, "-pubout", "-out", publicKey], { timeoutMs: 20_000 });
   return { privateKey, publicKey };
 }
+
+/** A client certificate signed by the CA: the API server takes the CN as the user and each O as a group. */
+export async function makeClientCert(ca: LabCa, file: string, user: string, groups: readonly string[] = []): Promise<ServingCert> {
+  const key = join(ca.dir, `${file}.key`);
+  const csr = join(ca.dir, `${file}.csr`);
+  const cert = join(ca.dir, `${file}.crt`);
+  const ext = join(ca.dir, `${file}.ext`);
+  await writeFile(ext, "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=critical,CA:FALSE\n");
+  await runOk("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], { timeoutMs: 20_000 });
+  await runOk("openssl", ["req", "-new", "-key", key, "-out", csr, "-subj", `${groups.map((g) => `/O=${g}`).join("")}/CN=${user}`], { timeoutMs: 20_000 });
+  await runOk("openssl", ["x509", "-req", "-in", csr, "-CA", ca.caCert, "-CAkey", ca.caKey, "-CAcreateserial", "-out", cert, "-days", DAYS, "-extfile", ext], { timeoutMs: 20_000 });
+  return { cert, key };
+}

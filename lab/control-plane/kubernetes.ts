@@ -21,9 +21,13 @@ import { runCommand, type ExecResult } from "../../src/base/exec";
 import { packagePath } from "../../src/base/package-root";
 import { waitFor } from "../../src/base/wait";
 import { forgetProcess, recordProcess, stopPid, type PidRecord } from "../processes";
-import { makeCa, makeServiceAccountKeys, makeServingCert, type LabCa } from "./certs";
+import { makeCa, makeClientCert, makeServiceAccountKeys, makeServingCert, type LabCa } from "./certs";
 
 export const KUBE_BINARIES = ["kube-apiserver", "etcd", "kubectl"] as const;
+/** What real nodes add (`hack/build-kube.sh --nodes`). */
+export const NODE_BINARIES = ["kubelet", "kube-controller-manager", "kube-scheduler"] as const;
+/** The `kubernetes` Service's ClusterIP (the first address of --service-cluster-ip-range): where in-cluster clients go. */
+export const KUBERNETES_SERVICE_IP = "10.96.0.1";
 /** The admin's user name (group system:masters): what the lab itself and `kubectl` in the lab act as. */
 export const LAB_ADMIN_USER = "switchyard-lab-admin";
 
@@ -31,9 +35,9 @@ export const LAB_ADMIN_USER = "switchyard-lab-admin";
  * The directory with kube-apiserver, etcd and kubectl: KUBEBUILDER_ASSETS when set, else what
  * hack/build-kube.sh built (building them the first time, which takes minutes). Throws with what is needed.
  */
-export async function kubeBinaries(progress: (line: string) => void = () => undefined): Promise<string> {
+export async function kubeBinaries(progress: (line: string) => void = () => undefined, opts: { readonly nodes?: boolean } = {}): Promise<string> {
   progress(process.env["KUBEBUILDER_ASSETS"] ? `control plane binaries from KUBEBUILDER_ASSETS=${process.env["KUBEBUILDER_ASSETS"]}` : "control plane binaries: hack/build-kube.sh (a cold build takes several minutes, then cached)");
-  const r = await runCommand("bash", [packagePath("hack", "build-kube.sh"), "--quiet"], { timeoutMs: 40 * 60_000 });
+  const r = await runCommand("bash", [packagePath("hack", "build-kube.sh"), "--quiet", ...(opts.nodes ? ["--nodes"] : [])], { timeoutMs: 40 * 60_000 });
   const dir = r.stdout.trim().split("\n").at(-1) ?? "";
   if (r.code !== 0 || dir === "") {
     throw new Error(`no kube-apiserver/etcd/kubectl: ${r.stderr.trim().split("\n").slice(-3).join(" ")} (a real control plane needs Go >= 1.24 at /usr/local/go, or KUBEBUILDER_ASSETS)`);
@@ -57,21 +61,22 @@ export interface KubeconfigUser {
   readonly token: string;
 }
 
-/** A kubeconfig for the lab's real apiserver: its CA inline, a bearer token. */
-export function realKubeconfigYaml(url: string, caPem: string, user: KubeconfigUser, namespace = "default"): string {
+/** A kubeconfig for the lab's real apiserver: its CA inline, a bearer token or a client certificate (PEM). */
+export function realKubeconfigYaml(url: string, caPem: string, user: KubeconfigUser | { readonly name: string; readonly certPem: string; readonly keyPem: string }, namespace = "default"): string {
   const cluster = "switchyard-lab";
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
   return stringify({
     apiVersion: "v1",
     kind: "Config",
-    clusters: [{ name: cluster, cluster: { server: url, "certificate-authority-data": Buffer.from(caPem).toString("base64") } }],
-    users: [{ name: user.name, user: { token: user.token } }],
+    clusters: [{ name: cluster, cluster: { server: url, "certificate-authority-data": b64(caPem) } }],
+    users: [{ name: user.name, user: "token" in user ? { token: user.token } : { "client-certificate-data": b64(user.certPem), "client-key-data": b64(user.keyPem) } }],
     contexts: [{ name: `${user.name}@${cluster}`, context: { cluster, user: user.name, namespace } }],
     "current-context": `${user.name}@${cluster}`,
     preferences: {},
   });
 }
 
-interface Child {
+export interface Child {
   readonly key: string;
   readonly pid: number;
   readonly record: PidRecord;
@@ -79,7 +84,8 @@ interface Child {
   readonly exited: Promise<void>;
 }
 
-async function spawnRecorded(runDir: string, key: string, what: string, bin: string, args: readonly string[]): Promise<Child> {
+/** Starts `bin` with its output in <runDir>/logs/<key>.log and its pid recorded under `key` (destroyLab stops it). */
+export async function spawnRecorded(runDir: string, key: string, what: string, bin: string, args: readonly string[]): Promise<Child> {
   const logs = join(runDir, "logs");
   mkdirSync(logs, { recursive: true });
   const log = join(logs, `${key}.log`);
@@ -146,6 +152,11 @@ export interface KubeControlPlane {
   restartApiServer(): Promise<number>;
   /** Why etcd or the apiserver ended, when one did. */
   exitReason(): string | undefined;
+  /**
+   * With `nodes`: a kubeconfig for the kubelet of `node` (a client certificate for system:node:<node> in
+   * system:nodes, which the Node authorizer and NodeRestriction hold to its own node), pointing at `server`.
+   */
+  nodeKubeconfig(node: string, path: string, server: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -156,6 +167,12 @@ export interface KubeControlPlaneOptions {
   /** Where the admin's kubeconfig goes; default <runDir>/control-plane/admin.kubeconfig. */
   readonly kubeconfigPath?: string;
   readonly progress?: (line: string) => void;
+  /**
+   * The control plane of real nodes (kubelets): also kube-controller-manager and kube-scheduler (as the
+   * admin), the ServiceAccount and NodeRestriction admission plugins on, and the serving certificate valid
+   * for the `kubernetes` Service's ClusterIP, where in-cluster clients connect.
+   */
+  readonly nodes?: boolean;
 }
 
 export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise<KubeControlPlane> {
@@ -174,7 +191,7 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
   };
   try {
     const ca = await makeCa(join(dir, "pki"), "switchyard-lab-ca");
-    const serving = await makeServingCert(ca, "kube-apiserver", { ips: ["127.0.0.1"], dns: ["localhost", "kubernetes", "kubernetes.default.svc"] });
+    const serving = await makeServingCert(ca, "kube-apiserver", { ips: ["127.0.0.1", ...(o.nodes ? [KUBERNETES_SERVICE_IP] : [])], dns: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"] });
     const sa = await makeServiceAccountKeys(ca.dir);
     const adminToken = randomBytes(24).toString("hex");
     const tokens = join(ca.dir, "tokens.csv");
@@ -209,10 +226,12 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
       `--client-ca-file=${ca.caCert}`,
       `--token-auth-file=${tokens}`,
       "--authorization-mode=Node,RBAC",
-      "--service-cluster-ip-range=10.0.0.0/24",
+      // kubeadm's default range: clear of the pools the lab and the conformance corpus (10.0.0.0/16) use.
+      "--service-cluster-ip-range=10.96.0.0/16",
       "--allow-privileged=true",
-      // No controller-manager makes the default ServiceAccount of each namespace (envtest does the same).
-      "--disable-admission-plugins=ServiceAccount",
+      // Without a controller-manager nothing makes the default ServiceAccount of each namespace: envtest turns
+      // the plugin off too. Real nodes have one, and their pods need the plugin's token volume.
+      ...(o.nodes ? ["--enable-admission-plugins=NodeRestriction"] : ["--disable-admission-plugins=ServiceAccount"]),
       `--service-account-issuer=${url}`,
       `--service-account-key-file=${sa.publicKey}`,
       `--service-account-signing-key-file=${sa.privateKey}`,
@@ -239,6 +258,25 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
 
     const kubeconfigPath = o.kubeconfigPath ?? join(dir, "admin.kubeconfig");
     await writeFile(kubeconfigPath, realKubeconfigYaml(url, ca.caPem, { name: LAB_ADMIN_USER, token: adminToken }), { mode: 0o600 });
+    if (o.nodes) {
+      const [kcmPort, schedPort] = [await freePort(), await freePort()];
+      const common = [`--kubeconfig=${kubeconfigPath}`, `--authentication-kubeconfig=${kubeconfigPath}`, `--authorization-kubeconfig=${kubeconfigPath}`, "--leader-elect=false", "--bind-address=127.0.0.1", "--v=1"];
+      children.push(
+        await spawnRecorded(o.runDir, "kube-controller-manager", "kube-controller-manager", join(o.binDir, "kube-controller-manager"), [
+          ...common,
+          `--secure-port=${kcmPort}`,
+          `--root-ca-file=${ca.caCert}`,
+          `--service-account-private-key-file=${sa.privateKey}`,
+          `--cluster-signing-cert-file=${ca.caCert}`,
+          `--cluster-signing-key-file=${ca.caKey}`,
+          // Switchyard gives each node its block (NodeNetwork): no spec.podCIDR from the controller-manager.
+          "--allocate-node-cidrs=false",
+          "--use-service-account-credentials=false",
+        ]),
+      );
+      children.push(await spawnRecorded(o.runDir, "kube-scheduler", "kube-scheduler", join(o.binDir, "kube-scheduler"), [...common, `--secure-port=${schedPort}`]));
+      progress("kube-controller-manager and kube-scheduler started");
+    }
     const kubectl = (args: readonly string[], opts: { readonly stdin?: string; readonly kubeconfig?: string; readonly timeoutMs?: number } = {}): Promise<ExecResult> =>
       runCommand(join(o.binDir, "kubectl"), [`--kubeconfig=${opts.kubeconfig ?? kubeconfigPath}`, ...args], { timeoutMs: opts.timeoutMs ?? 60_000, ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}) });
     return {
@@ -256,6 +294,12 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
         return path;
       },
       exitReason: () => children.map((c) => c.exit).find((e) => e !== undefined),
+      async nodeKubeconfig(node, path, server) {
+        const c = await makeClientCert(ca, `node-${node}`, `system:node:${node}`, ["system:nodes"]);
+        const [certPem, keyPem] = [await readFile(c.cert, "utf8"), await readFile(c.key, "utf8")];
+        await writeFile(path, realKubeconfigYaml(server, ca.caPem, { name: `system:node:${node}`, certPem, keyPem }), { mode: 0o600 });
+        return path;
+      },
       async restartApiServer() {
         const i = children.findIndex((c) => c.key === "kube-apiserver");
         const old = children[i];

@@ -5,6 +5,10 @@
 //   exists, so a runtime that asks starts no pod on a node whose policy is not in force yet.
 // - `endpoints/<host veth>`: this pod's policy is programmed (the pod is in the node's plan, and so in the
 //   policy table's pod_interfaces, as soon as it is scheduled). ADD waits for it (policyWaitSeconds).
+//   Its first line names the pod; its second, when the plan has one, the address the controller planned
+//   for it (a `switchyard.dev/ip-addrs` request, or the address it keeps): the plugin takes that address
+//   when it is free, which is how an annotation-requested address reaches a pod that a real kubelet
+//   creates (a kubelet passes no IP= of its own).
 // Every file is written to a temporary name and renamed into place, so a runtime never reads half a
 // conflist or execs half a binary; nothing is rewritten when it is already right. Installed once the node
 // has a block, updated when the block or the MTU changes, removed by `uninstall`.
@@ -95,10 +99,10 @@ export function markNodeReady(opts: Pick<CniInstallOptions, "stateDir">, planHas
  * Makes `endpoints/` hold exactly the given pods' interfaces (each file names its pod), after their policy
  * is in force; returns how many markers were added and removed.
  */
-export function syncEndpointMarkers(opts: Pick<CniInstallOptions, "stateDir">, pods: readonly { readonly interface: string; readonly namespace: string; readonly name: string }[]): { added: number; removed: number } {
+export function syncEndpointMarkers(opts: Pick<CniInstallOptions, "stateDir">, pods: readonly { readonly interface: string; readonly namespace: string; readonly name: string; readonly ip?: string }[]): { added: number; removed: number } {
   const dir = join(opts.stateDir, "endpoints");
   mkdirSync(dir, { recursive: true });
-  const want = new Map(pods.map((p) => [p.interface, `${p.namespace}/${p.name}\n`]));
+  const want = new Map(pods.map((p) => [p.interface, `${p.namespace}/${p.name}\n${p.ip ? `${p.ip}\n` : ""}`]));
   let added = 0;
   let removed = 0;
   for (const name of readdirSync(dir)) {

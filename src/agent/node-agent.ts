@@ -82,6 +82,19 @@ export class NodeAgent {
     this.policy = this.loadAppliedPolicy();
   }
 
+  /**
+   * Readiness: this node's current plan is applied (the kernel holds what the controller published for
+   * it). Not ready before the node has a plan, while a new one is being applied, or while stopping: a
+   * DaemonSet rollout then waits for each updated agent to have applied before it moves on.
+   */
+  readiness(): { ok: boolean; reason: string } {
+    if (this.stopped) return { ok: false, reason: "stopping" };
+    const want = this.latest?.spec?.planHash;
+    if (want === undefined) return { ok: false, reason: `no plan for node ${this.opts.node} yet` };
+    if (this.applied?.planHash !== want) return { ok: false, reason: `plan ${want} not applied yet` };
+    return { ok: true, reason: `plan ${want} applied` };
+  }
+
   private statePath(): string {
     return join(this.opts.runDir, "agent-state.json");
   }

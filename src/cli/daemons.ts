@@ -6,6 +6,7 @@ import { Controller } from "../controller/controller";
 import { createLogger } from "../base/log";
 import { packagePath } from "../base/package-root";
 import { DEFAULT_CNI_CHAIN } from "../agent/cni-install";
+import { serveProbes } from "../base/probe-server";
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -13,7 +14,7 @@ function untilSignal(): Promise<string> {
   });
 }
 
-export async function runControllerCommand(opts: { identity?: string; metricsPort?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }): Promise<number> {
+export async function runControllerCommand(opts: { identity?: string; metricsPort?: string; metricsAddress?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }): Promise<number> {
   const log = createLogger("controller");
   const controller = new Controller({
     log,
@@ -23,9 +24,10 @@ export async function runControllerCommand(opts: { identity?: string; metricsPor
     ...(opts.leaseDuration ? { leaseDurationSec: Number(opts.leaseDuration) } : {}),
   });
   if (opts.metricsPort !== undefined) {
-    const server = await controller.metrics.serve(Number(opts.metricsPort));
+    const host = opts.metricsAddress ?? "127.0.0.1";
+    const server = await controller.metrics.serve(Number(opts.metricsPort), host, () => controller.readiness());
     const addr = server.address();
-    log.info({ metrics: typeof addr === "object" && addr ? `http://127.0.0.1:${addr.port}/metrics` : String(addr) }, "serving metrics");
+    log.info({ metrics: typeof addr === "object" && addr ? `http://${host}:${addr.port}/metrics` : String(addr) }, "serving metrics and probes");
   }
   await controller.start();
   const sig = await untilSignal();
@@ -48,6 +50,8 @@ export interface AgentCliOptions {
   readonly cniVersion: string;
   readonly cniChain: string;
   readonly uninstall?: boolean;
+  readonly healthPort?: string;
+  readonly healthAddress?: string;
 }
 
 /** The chained plugins `--cni-chain` names; undefined (with the message printed) for one it does not know. */
@@ -98,6 +102,11 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
     await agent.teardown();
     agent.log.info({ node: opts.node }, "uninstalled: policy tables, BIRD and the CNI plugin removed");
     return 0;
+  }
+  if (opts.healthPort !== undefined) {
+    const host = opts.healthAddress ?? "127.0.0.1";
+    await serveProbes(Number(opts.healthPort), host, { ready: () => agent.readiness() });
+    agent.log.info({ probes: `http://${host}:${opts.healthPort}/readyz` }, "serving probes");
   }
   await agent.start();
   const sig = await untilSignal();

@@ -20,6 +20,7 @@ import { ClusterNetworkGVK, NodeNetworkGVK } from "../kube/kinds";
 import { PROTOCOLS, type Protocol } from "../model/cluster";
 import { LabCluster, type ControlPlaneKind } from "../../lab/cluster/lab-cluster";
 import { kubeBinaries } from "../../lab/control-plane/kubernetes";
+import { buildImages, startRealCluster, type RealCluster } from "../../lab/nodes/real-cluster";
 import { switchyardBin } from "../../lab/cluster/daemons";
 import { subnetLetter } from "../../lab/cluster/nodes";
 import { readClusterNetworkFile, type ClusterNetworkObject } from "../../lab/cluster/samples";
@@ -47,6 +48,7 @@ export interface LabUpOptions {
   readonly podsPerNode?: string;
   readonly timeout?: string;
   readonly controlPlane?: string;
+  readonly kubelet?: boolean;
 }
 
 interface SupervisorRecord {
@@ -113,6 +115,8 @@ interface ServeConfig {
   readonly clusterNetwork?: ClusterNetworkObject;
   readonly processes: boolean;
   readonly controlPlane: ControlPlaneKind;
+  /** Real nodes: kubelet + containerd per node, Switchyard from deploy/ (lab/nodes). */
+  readonly kubelet: boolean;
 }
 
 /** Flags to a checked config, or a sentence saying what is wrong. */
@@ -139,7 +143,8 @@ function parseUpOptions(opts: LabUpOptions): ServeConfig | string {
   }
   const controlPlane = opts.controlPlane ?? "embedded";
   if (controlPlane !== "embedded" && controlPlane !== "kubernetes") return `--control-plane must be embedded or kubernetes, got ${JSON.stringify(controlPlane)}`;
-  return { prefix, nodes: nodes as number, subnets: subnets as number, podsPerNode: podsPerNode as number, mode: mode as Mode, ...(clusterNetwork ? { clusterNetwork } : {}), processes: opts.processes === true, controlPlane };
+  if (opts.kubelet === true && controlPlane !== "kubernetes") return "--kubelet needs --control-plane kubernetes (kubelets register with the real API server)";
+  return { prefix, nodes: nodes as number, subnets: subnets as number, podsPerNode: podsPerNode as number, mode: mode as Mode, ...(clusterNetwork ? { clusterNetwork } : {}), processes: opts.processes === true, controlPlane, kubelet: opts.kubelet === true };
 }
 
 function serveArgs(opts: LabUpOptions, prefix: string): string[] {
@@ -156,6 +161,7 @@ function serveArgs(opts: LabUpOptions, prefix: string): string[] {
     ...(opts.processes ? ["--processes"] : []),
     ...(opts.timeout ? ["--timeout", opts.timeout] : []),
     ...(opts.controlPlane ? ["--control-plane", opts.controlPlane] : []),
+    ...(opts.kubelet ? ["--kubelet"] : []),
   ];
 }
 
@@ -176,7 +182,8 @@ export async function runLabUp(opts: LabUpOptions, io: LabIo): Promise<number> {
   if (cfg.controlPlane === "kubernetes") {
     // Built (or found) here, in the foreground: a first build takes minutes and is not the lab's start-up.
     try {
-      io.out(`kube-apiserver, etcd and kubectl: ${await kubeBinaries((l) => io.out(l))}`);
+      io.out(`kube-apiserver, etcd and kubectl${cfg.kubelet ? ", kubelet, kube-controller-manager and kube-scheduler" : ""}: ${await kubeBinaries((l) => io.out(l), { nodes: cfg.kubelet })}`);
+      if (cfg.kubelet) io.out(`images: ${await buildImages((l) => io.out(l))}`);
     } catch (e) {
       io.err(`error: ${(e as Error).message}`);
       return 1;
@@ -281,6 +288,7 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
   }
   const f = files(cfg.prefix);
   await mkdir(f.dir, { recursive: true });
+  if (cfg.kubelet) return serveRealNodes(cfg, f, Number(opts.timeout ?? "120"), io);
   const t0 = Date.now();
   const stamp = (): string => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
   const cluster = new LabCluster({
@@ -344,6 +352,39 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
   io.out(`${stamp()} serving probes on http://127.0.0.1:${port}/probe`);
   await stopped;
   await stopping;
+  return 0;
+}
+
+/** `lab serve --kubelet`: hosts a cluster of real nodes (lab/nodes) until SIGTERM/SIGINT. */
+async function serveRealNodes(cfg: ServeConfig, f: ReturnType<typeof files>, timeoutSec: number, io: LabIo): Promise<number> {
+  const t0 = Date.now();
+  const stamp = (): string => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
+  let cluster: RealCluster;
+  try {
+    cluster = await startRealCluster({
+      prefix: cfg.prefix,
+      nodes: cfg.nodes,
+      subnets: cfg.subnets,
+      mode: cfg.mode,
+      ...(cfg.clusterNetwork ? { clusterNetwork: cfg.clusterNetwork } : {}),
+      readyTimeoutMs: Math.max(10, timeoutSec - 10) * 1000,
+      progress: (line) => io.out(`${stamp()} ${line}`),
+    });
+  } catch (e) {
+    io.err(`${stamp()} error: the lab did not come up: ${(e as Error).message}`);
+    return 1;
+  }
+  const stopped = new Promise<string>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.once(sig, () => resolve(sig));
+  });
+  const ready: ReadyRecord = { pid: process.pid, prefix: cfg.prefix, port: 0, kubeconfig: cluster.kubeconfigPath, apiUrl: cluster.kube.url, readyMs: Date.now() - t0, timings: cluster.timings };
+  await writeFile(f.ready, `${JSON.stringify(ready)}\n`);
+  io.out(`${stamp()} kubectl get nodes -o wide; kubectl get pods -A -o wide (lab probe is for lab-kubelet pods)`);
+  const sig = await stopped;
+  io.out(`${stamp()} ${sig}: tearing the lab down`);
+  await rm(f.ready, { force: true });
+  await cluster.close();
+  io.out(`${stamp()} down`);
   return 0;
 }
 

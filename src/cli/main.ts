@@ -107,10 +107,11 @@ export async function main(argv: string[]): Promise<number> {
     .description("run the controller (watches ClusterNetwork, NetworkPolicies, Pods, Namespaces, Nodes; publishes NodeNetworks)")
     .option("--identity <id>", "leader-election identity (default: pid-based)")
     .option("--lease-namespace <ns>", "namespace of the leader-election Lease", "switchyard-system")
-    .option("--metrics-port <port>", "serve Prometheus metrics on 127.0.0.1:PORT/metrics")
+    .option("--metrics-port <port>", "serve Prometheus metrics (/metrics) and the probes (/healthz, /readyz) on PORT")
+    .option("--metrics-address <ip>", "the address the metrics port listens on (0.0.0.0: reachable from outside the node)", "127.0.0.1")
     .option("--resync <seconds>", "full relist period (lost-event repair; watches carry every change)", "300")
     .option("--lease-duration <seconds>", "leader-election lease duration (a standby takes over this long after a crash)", "15")
-    .action(async (opts: { identity?: string; metricsPort?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }) => {
+    .action(async (opts: { identity?: string; metricsPort?: string; metricsAddress?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }) => {
       const { runControllerCommand } = await import("./daemons");
       code = await runControllerCommand(opts);
     });
@@ -130,6 +131,8 @@ export async function main(argv: string[]): Promise<number> {
     .option("--cni-version <version>", "the conflist's cniVersion (lower it when the node's chained plugins are older than 1.1.0)", "1.1.0")
     .option("--cni-chain <plugins>", "plugins chained after switchyard-cni, comma-separated, or none (portmap: hostPorts)", "portmap")
     .option("--no-cni", "do not install the CNI plugin (another component wires pods)")
+    .option("--health-port <port>", "serve the probes (/healthz; /readyz: this node's current plan is applied) on PORT")
+    .option("--health-address <ip>", "the address the health port listens on", "127.0.0.1")
     .option("--uninstall", "remove everything the agent put on the node (policy tables, BIRD, the CNI plugin and conflist), then exit")
     .action(async (opts: AgentCliOptions) => {
       const { runAgentCommand } = await import("./daemons");
@@ -156,6 +159,7 @@ export async function main(argv: string[]): Promise<number> {
       .option("--pods-per-node <n>", "generated pods per node", "2")
       .option("--processes", "run the controller and the agents as child processes instead of in the supervisor")
       .option("--control-plane <kind>", "embedded (the in-process API server emulator) or kubernetes (the real kube-apiserver and etcd, built by hack/build-kube.sh or from KUBEBUILDER_ASSETS)", "embedded")
+      .option("--kubelet", "real nodes (with --control-plane kubernetes): kubelet, containerd and runc per node, kube-controller-manager and kube-scheduler, Switchyard installed from deploy/ as workloads (images built by hack/build-images.sh)")
       .option("--timeout <seconds>", "give up when not Ready by then", "120");
   withUpOptions(lab.command("up").description("start a lab cluster in the background; prints the KUBECONFIG to use"))
     .action(async (opts: LabUpOptions) => {

@@ -95,6 +95,16 @@ export class Controller {
     return (this.opts.now ?? Date.now)();
   }
 
+  /**
+   * Readiness: the informer caches are synced, so this replica can act at once (the leader) or take over
+   * at once (a standby). Not ready while starting or stopping.
+   */
+  readiness(): { ok: boolean; reason: string } {
+    if (this.stopped) return { ok: false, reason: "stopping" };
+    if (!this.store.isSynced()) return { ok: false, reason: "watches not synced yet" };
+    return { ok: true, reason: this.isLeader() ? "synced, leader" : "synced, standby" };
+  }
+
   isLeader(): boolean {
     return this.leader ? this.leader.isLeader() : true;
   }

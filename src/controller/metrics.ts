@@ -1,8 +1,9 @@
 // Prometheus metrics of the controller. The headline is policy implementation delay: the time from a
 // change the controller sees (a pod relabelled, a policy edited) to the moment every affected node's agent
 // reports the resulting plan applied — the figure Cilium calls cilium_policy_implementation_delay.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { serveProbes, type ProbeAnswer } from "../base/probe-server";
 
 export class ControllerMetrics {
   readonly registry = new Registry();
@@ -33,15 +34,11 @@ export class ControllerMetrics {
   readonly leader = new Gauge({ name: "switchyard_controller_leader", help: "1 when this replica holds the lease.", registers: [this.registry] });
   readonly reconcileErrors = new Counter({ name: "switchyard_reconcile_errors_total", help: "Failed reconcile passes (retried with backoff).", registers: [this.registry] });
 
-  /** Serves /metrics on 127.0.0.1:port (0 = ephemeral); resolves with the server. */
-  serve(port: number, host = "127.0.0.1"): Promise<Server> {
-    const server = createServer((req, res) => {
-      if (req.url !== "/metrics") {
-        res.writeHead(404).end();
-        return;
-      }
-      void this.registry.metrics().then((text) => res.writeHead(200, { "Content-Type": this.registry.contentType }).end(text));
-    });
-    return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
+  /**
+   * Serves /metrics, and /healthz and /readyz with `ready` as the readiness check, on host:port (0 =
+   * ephemeral); resolves with the server.
+   */
+  serve(port: number, host = "127.0.0.1", ready: () => ProbeAnswer = () => ({ ok: true, reason: "ok" })): Promise<Server> {
+    return serveProbes(port, host, { ready, metrics: async () => ({ contentType: this.registry.contentType, text: await this.registry.metrics() }) });
   }
 }

@@ -2,7 +2,8 @@
 // is missing or malformed makes that object count as "not ready" with a reason, never a crash.
 import type { ClusterNode, ContainerPort, NamespaceInfo, PodInfo, Protocol } from "../model/cluster";
 import type { KObj } from "./store";
-import { UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../api/annotations";
+import { STATIC_IP_ANNOTATION, UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../api/annotations";
+import { parseIPv4 } from "../api/ipv4";
 
 type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Rec) : {});
@@ -36,7 +37,9 @@ export function podFromObject(o: KObj): PodInfo | undefined {
       ports.push({ ...(typeof p["name"] === "string" ? { name: p["name"] } : {}), containerPort: port, protocol });
     }
   }
-  const ip = status["podIP"];
+  // Until the runtime reports the pod's address, the address its annotation requests (a kubelet passes no
+  // request to the CNI plugin: the agent's endpoint marker carries this one to it, see src/agent/cni-install.ts).
+  const ip = typeof status["podIP"] === "string" && status["podIP"] !== "" ? status["podIP"] : requestedAddress(o.metadata?.annotations?.[STATIC_IP_ANNOTATION]);
   return {
     namespace: o.metadata?.namespace ?? "default",
     name: o.metadata?.name ?? "",
@@ -46,6 +49,17 @@ export function podFromObject(o: KObj): PodInfo | undefined {
     hostNetwork: spec["hostNetwork"] === true,
     ports,
   };
+}
+
+/** The one IPv4 address a `switchyard.dev/ip-addrs` annotation (a JSON list) requests; undefined otherwise. */
+function requestedAddress(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    const list = JSON.parse(value) as unknown;
+    return Array.isArray(list) && list.length === 1 && typeof list[0] === "string" && parseIPv4(list[0]) !== undefined ? list[0] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function namespaceFromObject(o: KObj): NamespaceInfo {

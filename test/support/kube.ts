@@ -1,7 +1,7 @@
 // The real control plane for tests: kube-apiserver and etcd from hack/build-kube.sh (or KUBEBUILDER_ASSETS),
 // with Switchyard installed as a user installs it. When the binaries cannot be had (no Go, no
 // KUBEBUILDER_ASSETS), `kubeUnavailable` says why and the tests that need them skip, saying so.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +22,17 @@ export function kubeBinaryDir(): Promise<string | Error> {
 export async function kubeUnavailable(): Promise<string | undefined> {
   const d = await kubeBinaryDir();
   return d instanceof Error ? `SKIPPED: these tests need kube-apiserver, etcd and kubectl: ${d.message}` : undefined;
+}
+
+/**
+ * Why real nodes (lab/nodes) cannot run here, or undefined when they can: the node binaries
+ * (hack/build-kube.sh --nodes), containerd, runc and ctr, and Debian's loopback and portmap CNI plugins.
+ */
+export async function realNodesUnavailable(): Promise<string | undefined> {
+  const d = await kubeBinaries(undefined, { nodes: true }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+  if (d instanceof Error) return `SKIPPED: real nodes need kubelet, kube-controller-manager and kube-scheduler: ${d.message}`;
+  const missing = ["/usr/bin/containerd", "/usr/bin/ctr", "/usr/sbin/runc", "/usr/lib/cni/loopback", "/usr/lib/cni/portmap"].filter((p) => !existsSync(p));
+  return missing.length > 0 ? `SKIPPED: real nodes need ${missing.join(", ")} (Debian: containerd, runc, containernetworking-plugins; hack/ensure-deps.sh installs them)` : undefined;
 }
 
 export interface TestControlPlane {

@@ -142,6 +142,8 @@ func Add(args *skel.CmdArgs) error {
 	}
 
 	// The agent programs the pod's policy once the pod is in the node's plan; nothing is created before.
+	// Its marker may name the address the controller planned for the pod (see plannedAddress).
+	var planned netip.Addr
 	if conf.PolicyWaitSeconds > 0 {
 		marker := filepath.Join(conf.AgentStateDir, "endpoints", hostName)
 		wait := time.Duration(conf.PolicyWaitSeconds * float64(time.Second))
@@ -153,6 +155,7 @@ func Add(args *skel.CmdArgs) error {
 			return cniErr(types.ErrTryAgainLater, "the Switchyard agent has not programmed pod %s/%s (interface %s) within %s (%s is missing); nothing was created",
 				pod.Namespace, pod.Name, hostName, wait, marker)
 		}
+		planned = plannedAddress(marker)
 	}
 
 	podNS, podH, err := podHandle(args.Netns)
@@ -181,6 +184,17 @@ func Add(args *skel.CmdArgs) error {
 		return err
 	}
 	addr, fresh, err := store.Allocate(owner, pod.Static)
+	if err == nil && fresh && !pod.Static.IsValid() && planned.IsValid() && addr != planned {
+		// The controller's planned address, when it is usable here and free: the pod then gets the address
+		// its policy and routes already name (an annotation's request, which a kubelet does not pass on).
+		// Otherwise the plugin's own choice stands, and the controller adopts it from the pod's status.
+		if store.Usable(planned) == nil {
+			if p, pfresh, perr := store.Allocate(owner, planned); perr == nil && pfresh {
+				_ = store.Free(addr)
+				addr = p
+			}
+		}
+	}
 	unlock()
 	if err != nil {
 		return err
@@ -470,4 +484,21 @@ func Status(args *skel.CmdArgs) error {
 		return cniErr(types.ErrPluginNotAvailable, "cannot tell whether the Switchyard agent is ready: %v", err)
 	}
 	return nil
+}
+
+// plannedAddress reads the address the agent's marker names for the pod (its second line), if any.
+func plannedAddress(marker string) netip.Addr {
+	data, err := os.ReadFile(marker)
+	if err != nil {
+		return netip.Addr{}
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) < 2 {
+		return netip.Addr{}
+	}
+	addr, err := netip.ParseAddr(strings.TrimSpace(lines[1]))
+	if err != nil || !addr.Is4() {
+		return netip.Addr{}
+	}
+	return addr
 }

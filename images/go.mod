@@ -1,0 +1,3 @@
+module switchyard.dev/images
+
+go 1.24.0
