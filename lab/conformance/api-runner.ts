@@ -46,6 +46,11 @@ export interface ConformanceCluster {
   deletePod(namespace: string, name: string): Promise<void>;
   createPod(namespace: string, name: string, node: string, labels: Readonly<Record<string, string>>, ports: readonly LabPodPort[], opts: { readonly annotations?: Readonly<Record<string, string>>; readonly wait?: boolean; readonly timeoutMs?: number }): Promise<unknown>;
   waitForReady(timeoutMs?: number): Promise<unknown>;
+  /**
+   * How often a cell that disagrees is probed again, and how long apart: on real nodes the controller is a
+   * pod among others on two cores, and a plan may land after the readiness window closed.
+   */
+  readonly probeRetries?: { readonly retries: number; readonly intervalMs: number };
 }
 
 class ClusterRunner {
@@ -141,7 +146,7 @@ class ClusterRunner {
             const [namespace, name] = r.split("/") as [string, string];
             return { namespace, name, ip: state.pods.get(r)?.ip ?? "0.0.0.0" };
           });
-          const result = await probeMatrix(this.cluster.lab, refs, refs, probe.port, probe.protocol, { timeoutMs: 800, expected: rows, retries: 2, retryIntervalMs: 200 });
+          const result = await probeMatrix(this.cluster.lab, refs, refs, probe.port, probe.protocol, { timeoutMs: 800, expected: rows, retries: this.cluster.probeRetries?.retries ?? 2, retryIntervalMs: this.cluster.probeRetries?.intervalMs ?? 200 });
           for (const m of result.mismatches) {
             const from = probe.pods[m.from]!;
             const to = probe.pods[m.to]!;
@@ -159,11 +164,11 @@ class ClusterRunner {
 }
 
 /** The corpus's ClusterNetwork: its addresses (10.0.0.10-.32) in /26 blocks of 10.0.0.0/16. */
-function corpusClusterNetwork(backend: PolicyBackend) {
+export function corpusClusterNetwork(backend: PolicyBackend) {
   return { metadata: { name: "default" }, spec: { podCIDRs: [POOL], blockSize: 26, mode: "vxlan", vxlan: { vni: 1, port: 8472 }, policy: { backend } } };
 }
 
-async function runCases(cluster: ConformanceCluster, corpus: ConformanceCorpus, cases: readonly CorpusCase[], header: string, log: (line: string) => void): Promise<ConformanceReport> {
+export async function runCases(cluster: ConformanceCluster, corpus: ConformanceCorpus, cases: readonly CorpusCase[], header: string, log: (line: string) => void): Promise<ConformanceReport> {
   const results: CaseResult[] = [];
   const runner = new ClusterRunner(cluster, corpus);
   await runner.readBlocks();

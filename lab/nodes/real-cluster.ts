@@ -68,6 +68,8 @@ export interface RealCluster {
   deletePod(namespace: string, name: string): Promise<void>;
   labelPod(namespace: string, name: string, labels: Readonly<Record<string, string | null>>): Promise<void>;
   applyPolicy(obj: Record<string, unknown>): Promise<ApplyResult>;
+  /** Conformance probes: a disagreeing cell is probed again up to 10 times, 300 ms apart (3 s in all). */
+  readonly probeRetries: { readonly retries: number; readonly intervalMs: number };
   /** Resolves once the ClusterNetwork is Ready and every node applied its current plan, for `settleMs` on end. */
   waitForReady(timeoutMs?: number, opts?: { readonly settleMs?: number; readonly acceptDegraded?: boolean }): Promise<void>;
   close(): Promise<void>;
@@ -185,7 +187,7 @@ export async function startRealCluster(o: RealClusterOptions): Promise<RealClust
 }
 
 /** The pod-level half of a RealCluster: workload pods as LabPods, policies, readiness. */
-function workloads(lab: Lab, nodes: readonly RealNode[]): Pick<RealCluster, "clusterNetwork" | "nodeNetworks" | "createPod" | "adoptPod" | "deletePod" | "labelPod" | "applyPolicy" | "waitForReady"> {
+function workloads(lab: Lab, nodes: readonly RealNode[]): Pick<RealCluster, "clusterNetwork" | "nodeNetworks" | "createPod" | "adoptPod" | "deletePod" | "labelPod" | "applyPolicy" | "waitForReady" | "probeRetries"> {
   const cnApi = () => K8s(GenericKind, { kindOverride: ClusterNetworkGVK });
   const nnApi = () => K8s(GenericKind, { kindOverride: NodeNetworkGVK });
   const podsMut = lab.pods as LabPod[];
@@ -210,14 +212,17 @@ function workloads(lab: Lab, nodes: readonly RealNode[]): Pick<RealCluster, "clu
   const forget = async (namespace: string, name: string): Promise<void> => {
     const at = podsMut.findIndex((p) => p.namespace === namespace && p.name === name);
     if (at < 0) return;
+    const netns = podsMut[at]!.netns;
     await stopPodAgent(lab, { namespace, name });
-    await runCommand("ip", ["netns", "del", podsMut[at]!.netns], { timeoutMs: 10_000 });
-    podsMut.splice(podsMut.findIndex((p) => p.namespace === namespace && p.name === name), 1);
+    await runCommand("ip", ["netns", "del", netns], { timeoutMs: 10_000 });
+    const now = podsMut.findIndex((p) => p.namespace === namespace && p.name === name);
+    if (now >= 0) podsMut.splice(now, 1);
   };
   const nodeNetworks = async () => (await nnApi().Get()).items as NnObject[];
   return {
     clusterNetwork: async () => (await cnApi().Get("default")) as CnObject,
     nodeNetworks,
+    probeRetries: { retries: 10, intervalMs: 300 },
     async createPod(namespace, name, node, labels = {}, ports = [{ port: 80, protocol: "TCP" }], opts = {}) {
       const list = (proto: string) => ports.filter((p) => (p.protocol ?? "TCP") === proto).map((p) => p.port).join(",");
       await K8s(kind.Pod).Apply(
@@ -275,7 +280,8 @@ function workloads(lab: Lab, nodes: readonly RealNode[]): Pick<RealCluster, "clu
       }
     },
     async waitForReady(timeoutMs = 60_000, opts = {}) {
-      const settleMs = opts.settleMs ?? 1_000;
+      // The controller is a pod among others here: a change may reach it after a 1 s window.
+      const settleMs = opts.settleMs ?? 2_000;
       let since: number | undefined;
       await waitFor("the ClusterNetwork Ready and every plan applied", async () => {
         const cn = (await cnApi().Get("default")) as CnObject;

@@ -3,7 +3,7 @@
 // cluster on that control plane). Exit 0 when every case passes, 1 on any failure, 2 on bad input.
 import { ConformanceInputError, runConformance, type PolicyBackend } from "../../lab/conformance/runner";
 
-export type ConformanceCliOptions = { case?: string[]; backend: string; nodes?: string; timeout?: string; verbose?: boolean; controlPlane?: string };
+export type ConformanceCliOptions = { case?: string[]; backend: string; nodes?: string; timeout?: string; verbose?: boolean; controlPlane?: string; kubelet?: boolean };
 
 export async function runConformanceCommand(file: string, opts: ConformanceCliOptions): Promise<number> {
   if (opts.backend !== "nftables" && opts.backend !== "iptables") {
@@ -18,7 +18,16 @@ export async function runConformanceCommand(file: string, opts: ConformanceCliOp
     console.error(`error: --control-plane must be embedded or kubernetes, not ${JSON.stringify(opts.controlPlane)}`);
     return 2;
   }
+  if (opts.kubelet && opts.controlPlane !== "kubernetes") {
+    console.error("error: --kubelet needs --control-plane kubernetes (kubelets register with the real API server)");
+    return 2;
+  }
   try {
+    if (opts.kubelet) {
+      const { runConformanceOnRealNodes } = await import("../../lab/conformance/api-runner");
+      const report = await runConformanceOnRealNodes({ file, backend: opts.backend as PolicyBackend, cases: opts.case ?? [], log: (l: string) => console.log(l) });
+      return report.failed === 0 && report.passed > 0 ? 0 : 1;
+    }
     if (opts.controlPlane !== undefined) {
       const { runConformanceOnCluster } = await import("../../lab/conformance/api-runner");
       const report = await runConformanceOnCluster({ file, backend: opts.backend as PolicyBackend, controlPlane: opts.controlPlane, cases: opts.case ?? [], log: (l: string) => console.log(l) });

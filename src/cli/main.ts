@@ -48,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--timeout <ms>", "per-probe timeout in ms (what a denied cell costs)", "800")
     .option("-v, --verbose", "print cross-check notes for every case")
     .option("--control-plane <kind>", "run every case through a lab cluster instead (the API server, the controller, the agents, switchyard-cni): embedded or kubernetes")
+    .option("--kubelet", "with --control-plane kubernetes: on real nodes (kubelet and containerd run every pod of the corpus; Switchyard from deploy/)")
     .action(async (file: string, opts: ConformanceCliOptions) => {
       const { runConformanceCommand } = await import("./conformance");
       code = await runConformanceCommand(file, opts);

@@ -165,6 +165,15 @@ func (s *Store) readOwner(addr netip.Addr) (Owner, error) {
 	return o, nil
 }
 
+// OwnerOf returns who holds addr, and false when nobody does. Call it under the lock.
+func (s *Store) OwnerOf(addr netip.Addr) (Owner, bool, error) {
+	o, err := s.readOwner(addr)
+	if errors.Is(err, os.ErrNotExist) {
+		return Owner{}, false, nil
+	}
+	return o, err == nil, err
+}
+
 // Find returns the allocations held by containerID+ifname. Call it under the lock.
 func (s *Store) Find(containerID, ifname string) ([]Allocation, error) {
 	all, err := s.List()

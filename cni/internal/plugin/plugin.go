@@ -184,14 +184,27 @@ func Add(args *skel.CmdArgs) error {
 		return err
 	}
 	addr, fresh, err := store.Allocate(owner, pod.Static)
-	if err == nil && fresh && !pod.Static.IsValid() && planned.IsValid() && addr != planned {
+	if err == nil && fresh && !pod.Static.IsValid() && planned.IsValid() && addr != planned && store.Usable(planned) == nil {
 		// The controller's planned address, when it is usable here and free: the pod then gets the address
 		// its policy and routes already name (an annotation's request, which a kubelet does not pass on).
+		// While an earlier sandbox of the same pod still holds it (a pod deleted and created again under
+		// its name, whose old sandbox the kubelet tears down asynchronously), wait for its DEL, bounded.
 		// Otherwise the plugin's own choice stands, and the controller adopts it from the pod's status.
-		if store.Usable(planned) == nil {
+		deadline := time.Now().Add(plannedAddressWait)
+		for {
 			if p, pfresh, perr := store.Allocate(owner, planned); perr == nil && pfresh {
 				_ = store.Free(addr)
 				addr = p
+				break
+			}
+			held, ok, herr := store.OwnerOf(planned)
+			if herr != nil || !ok || held.Pod != owner.Pod || time.Now().After(deadline) {
+				break
+			}
+			unlock()
+			time.Sleep(100 * time.Millisecond)
+			if unlock, err = store.Lock(lockTimeout); err != nil {
+				return err
 			}
 		}
 	}
@@ -485,6 +498,10 @@ func Status(args *skel.CmdArgs) error {
 	}
 	return nil
 }
+
+// plannedAddressWait bounds how long ADD waits for an earlier sandbox of the same pod to release the
+// pod's planned address.
+const plannedAddressWait = 15 * time.Second
 
 // plannedAddress reads the address the agent's marker names for the pod (its second line), if any.
 func plannedAddress(marker string) netip.Addr {
