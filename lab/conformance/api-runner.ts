@@ -164,11 +164,11 @@ class ClusterRunner {
 }
 
 /** The corpus's ClusterNetwork: its addresses (10.0.0.10-.32) in /26 blocks of 10.0.0.0/16. */
-export function corpusClusterNetwork(backend: PolicyBackend) {
+function corpusClusterNetwork(backend: PolicyBackend) {
   return { metadata: { name: "default" }, spec: { podCIDRs: [POOL], blockSize: 26, mode: "vxlan", vxlan: { vni: 1, port: 8472 }, policy: { backend } } };
 }
 
-export async function runCases(cluster: ConformanceCluster, corpus: ConformanceCorpus, cases: readonly CorpusCase[], header: string, log: (line: string) => void): Promise<ConformanceReport> {
+async function runCases(cluster: ConformanceCluster, corpus: ConformanceCorpus, cases: readonly CorpusCase[], header: string, log: (line: string) => void): Promise<ConformanceReport> {
   const results: CaseResult[] = [];
   const runner = new ClusterRunner(cluster, corpus);
   await runner.readBlocks();
