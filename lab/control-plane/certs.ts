@@ -4,6 +4,7 @@
 // the service-account signing key pair, all with the real openssl, into the lab's run dir. Short-lived
 // (2 days): a lab lives minutes.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { runOk } from "../../src/base/exec";
 
@@ -21,6 +22,11 @@ export interface ServingCert {
 }
 
 const DAYS = "2";
+
+/** A random serial per certificate: a shared serial file (-CAcreateserial) races when nodes sign at once. */
+function serial(): string {
+  return `0x${randomBytes(16).toString("hex")}`;
+}
 
 export async function makeCa(dir: string, name: string): Promise<LabCa> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -45,7 +51,7 @@ export async function makeServingCert(ca: LabCa, name: string, sans: { readonly 
   await writeFile(ext, `subjectAltName=${alt}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=critical,CA:FALSE\n`);
   await runOk("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], { timeoutMs: 20_000 });
   await runOk("openssl", ["req", "-new", "-key", key, "-out", csr, "-subj", `/CN=${name}`], { timeoutMs: 20_000 });
-  await runOk("openssl", ["x509", "-req", "-in", csr, "-CA", ca.caCert, "-CAkey", ca.caKey, "-CAcreateserial", "-out", cert, "-days", DAYS, "-extfile", ext], { timeoutMs: 20_000 });
+  await runOk("openssl", ["x509", "-req", "-in", csr, "-CA", ca.caCert, "-CAkey", ca.caKey, "-set_serial", serial(), "-out", cert, "-days", DAYS, "-extfile", ext], { timeoutMs: 20_000 });
   return { cert, key };
 }
 
@@ -67,6 +73,6 @@ export async function makeClientCert(ca: LabCa, file: string, user: string, grou
   await writeFile(ext, "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=critical,CA:FALSE\n");
   await runOk("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key], { timeoutMs: 20_000 });
   await runOk("openssl", ["req", "-new", "-key", key, "-out", csr, "-subj", `${groups.map((g) => `/O=${g}`).join("")}/CN=${user}`], { timeoutMs: 20_000 });
-  await runOk("openssl", ["x509", "-req", "-in", csr, "-CA", ca.caCert, "-CAkey", ca.caKey, "-CAcreateserial", "-out", cert, "-days", DAYS, "-extfile", ext], { timeoutMs: 20_000 });
+  await runOk("openssl", ["x509", "-req", "-in", csr, "-CA", ca.caCert, "-CAkey", ca.caKey, "-set_serial", serial(), "-out", cert, "-days", DAYS, "-extfile", ext], { timeoutMs: 20_000 });
   return { cert, key };
 }

@@ -164,9 +164,9 @@ export async function startRealCluster(o: RealClusterOptions): Promise<RealClust
             if (!readyAt.has(item.metadata.name) && item.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) readyAt.set(item.metadata.name, Date.now());
           }
           const pods = JSON.parse(await kubectl(["get", "pods", "-n", SYSTEM_NAMESPACE, "-o", "json"])) as { items: { metadata: { name: string }; status?: { phase?: string; containerStatuses?: { ready?: boolean }[] } }[] };
-          const running = pods.items.filter((p) => p.status?.phase === "Running").length;
+          const running = pods.items.filter((p) => p.status?.phase === "Running" && (p.status.containerStatuses ?? []).every((c) => c.ready === true)).length;
           const cn = JSON.parse(await kubectl(["get", "clusternetwork", "default", "-o", "json"])) as { status?: { phase?: string } };
-          last = `${readyAt.size}/${lab.nodes.length} nodes Ready, ${running}/${pods.items.length} switchyard pods Running, ClusterNetwork ${cn.status?.phase ?? "-"}`;
+          last = `${readyAt.size}/${lab.nodes.length} nodes Ready, ${running}/${pods.items.length} switchyard pods Running and ready, ClusterNetwork ${cn.status?.phase ?? "-"}`;
           return readyAt.size === lab.nodes.length && pods.items.length >= lab.nodes.length + 1 && running === pods.items.length && cn.status?.phase === "Ready" ? true : undefined;
         },
         o.readyTimeoutMs ?? 240_000,
