@@ -23,6 +23,7 @@ import { WATCHED, type KObj, type WatchedKind } from "../../src/kube/store";
 import type { Protocol } from "../../src/model/cluster";
 import { startApiServer, type AdmissionHook, type ApiServer } from "../apiserver";
 import { kubeBinaries, startKubeControlPlane, type KubeControlPlane } from "../control-plane/kubernetes";
+import { waitForPodToLeaveApi } from "./pod-api";
 import { installSwitchyard, type Installation } from "../control-plane/install";
 import { agentRunDir, startLabAgent, startLabController, type DaemonHandle, type DaemonOptions } from "./daemons";
 import { Mutex } from "./mutex";
@@ -575,22 +576,7 @@ export class LabCluster {
     await K8s(kind.Pod).InNamespace(namespace).Delete(name);
     if (opts.wait === false) return;
     await waitFor(`pod ${namespace}/${name} to be removed`, () => (this.lab.pods.some((p) => p.namespace === namespace && p.name === name) ? undefined : true), 30_000, 25);
-    // On a real API server the object outlives its sandbox until the kubelet's final delete: a pod of the
-    // same name created before that would land on the terminating object.
-    await waitFor(
-      `pod ${namespace}/${name} to leave the API`,
-      async () => {
-        try {
-          await K8s(kind.Pod).InNamespace(namespace).Get(name);
-          return undefined;
-        } catch (e) {
-          if ((e as { status?: number }).status === 404) return true;
-          throw e;
-        }
-      },
-      30_000,
-      25,
-    );
+    await waitForPodToLeaveApi(namespace, name, 30_000, 25);
   }
 
   /** Sets (string) or removes (null) labels of a Pod. */

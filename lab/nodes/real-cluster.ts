@@ -21,6 +21,7 @@ import { waitFor } from "../../src/base/wait";
 import type { Mode } from "../../src/api/cluster-network";
 import { defaultClusterNetwork, SUBNET_LABEL, type ClusterNetworkObject } from "../cluster/samples";
 import { subnetLetter } from "../cluster/nodes";
+import { waitForPodToLeaveApi } from "../cluster/pod-api";
 import { installSwitchyard, SYSTEM_NAMESPACE, type Installation } from "../control-plane/install";
 import { kubeBinaries, spawnRecorded, startKubeControlPlane, type Child, type KubeControlPlane } from "../control-plane/kubernetes";
 import { forgetProcess, stopPid } from "../processes";
@@ -258,15 +259,7 @@ function workloads(lab: Lab, nodes: readonly RealNode[]): Pick<RealCluster, "clu
       } catch (e) {
         if ((e as { status?: number }).status !== 404) throw e;
       }
-      await waitFor(`pod ${namespace}/${name} to leave the API`, async () => {
-        try {
-          await K8s(kind.Pod).InNamespace(namespace).Get(name);
-          return undefined;
-        } catch (e) {
-          if ((e as { status?: number }).status === 404) return true;
-          throw e;
-        }
-      }, 60_000, 50);
+      await waitForPodToLeaveApi(namespace, name, 60_000, 50);
     },
     async labelPod(namespace, name, labels) {
       await K8s(kind.Pod, { name, namespace }).Patch([{ op: "add", path: "/metadata/labels", value: await nextLabels(namespace, name, labels) }]);
