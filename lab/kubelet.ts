@@ -199,6 +199,11 @@ export class LabKubelet {
     await this.lock.run(async () => undefined);
   }
 
+  /** Asks for a pass now (e.g. after a node restart took its pods' namespaces away). */
+  resync(): void {
+    this.trigger();
+  }
+
   /** True when every scheduled pod has its namespace, agent and status, and no pass is due. */
   settled(): boolean {
     return !this.busy && this.lastPassPending === 0;

@@ -327,6 +327,21 @@ export async function removePod(lab: Lab, ref: PodRef): Promise<void> {
   await writeLabState(lab);
 }
 
+/**
+ * A pod lost with its node (a reboot): its processes and namespace go, and nothing else happens: no CNI
+ * DEL (the runtime never got to run one), so its address allocation stays on the node's disk, as it would.
+ */
+export async function dropPodWithNode(lab: Lab, ref: PodRef): Promise<void> {
+  const pod = lab.pods.find((p) => p.namespace === ref.namespace && p.name === ref.name);
+  if (pod === undefined) return;
+  await stopRecordedProcess(lab.runDir, pod.netns);
+  await stopNamespaceProcesses(pod.netns);
+  await runCommand("ip", ["netns", "del", pod.netns], { timeoutMs: 10_000 });
+  const now = lab.pods.indexOf(pod);
+  if (now >= 0) lab.pods.splice(now, 1);
+  await writeLabState(lab);
+}
+
 /** Sets the MTU on both ends of every pod's veth, as a CNI plugin gives both sides the pod MTU. */
 export async function setPodMtu(lab: Lab, mtu: number, pods: readonly LabPod[] = lab.pods): Promise<void> {
   await mapBounded(pods, PARALLEL, async (pod) => {

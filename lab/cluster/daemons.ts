@@ -96,6 +96,9 @@ async function spawnDaemon(lab: Lab, key: string, what: string, args: readonly s
   return { what, pid, exitReason: () => exit, stop, teardown: stop };
 }
 
+/** The lab's agents check their watch more often than a node's default (15 s): fault tests wait on it. */
+const LAB_WATCH_CHECK_SECONDS = 3;
+
 /** Starts the agent of one lab node (in-process or `switchyard agent --netns`). */
 export async function startLabAgent(lab: Lab, node: LabNode, opts: DaemonOptions): Promise<DaemonHandle> {
   const runDir = agentRunDir(lab, node.name);
@@ -104,10 +107,10 @@ export async function startLabAgent(lab: Lab, node: LabNode, opts: DaemonOptions
   const cni = labCniInstall(lab, node.name, LAB_POLICY_WAIT_SECONDS);
   if (!opts.inProcess) {
     const cniArgs = ["--cni-bin-dir", cni.binDir, "--cni-conf-dir", cni.confDir, "--cni-state-dir", cni.stateDir, "--cni-data-dir", cni.dataDir, "--cni-policy-wait", String(cni.policyWaitSeconds), "--cni-chain", "none"];
-    return spawnDaemon(lab, `agent-${node.name}`, what, ["agent", "--node", node.name, "--netns", node.netns, "--run-dir", runDir, ...cniArgs], opts);
+    return spawnDaemon(lab, `agent-${node.name}`, what, ["agent", "--node", node.name, "--netns", node.netns, "--run-dir", runDir, "--watch-check", String(LAB_WATCH_CHECK_SECONDS), ...cniArgs], opts);
   }
   const log = createLogger(`agent/${node.name}`, opts.logLevel);
-  const agent = new NodeAgent({ node: node.name, netns: node.netns, runDir, log, cni });
+  const agent = new NodeAgent({ node: node.name, netns: node.netns, runDir, log, cni, watchCheckIntervalMs: LAB_WATCH_CHECK_SECONDS * 1000 });
   await agent.start();
   // stop() does not wait for an apply in flight; once the lab's API is gone its failure is expected noise.
   const quiet = (): void => {

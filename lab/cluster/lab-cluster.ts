@@ -23,17 +23,19 @@ import { WATCHED, type KObj, type WatchedKind } from "../../src/kube/store";
 import type { Protocol } from "../../src/model/cluster";
 import { startApiServer, type AdmissionHook, type ApiServer } from "../apiserver";
 import { kubeBinaries, startKubeControlPlane, type KubeControlPlane } from "../control-plane/kubernetes";
+import { startStallRelay, type StallRelay } from "../control-plane/stall-relay";
+import { readFile, writeFile } from "node:fs/promises";
 import { waitForPodToLeaveApi } from "./pod-api";
 import { installSwitchyard, type Installation } from "../control-plane/install";
 import { agentRunDir, startLabAgent, startLabController, type DaemonHandle, type DaemonOptions } from "./daemons";
 import { Mutex } from "./mutex";
-import { addLabNode, nextLabNode, removeLabNode, subnetLetter } from "./nodes";
+import { addLabNode, nextLabNode, removeLabNode, restartLabNodeNamespace, subnetLetter } from "./nodes";
 import { defaultClusterNetwork, SUBNET_LABEL, type ClusterNetworkObject } from "./samples";
 import { expectedMatrix, readPolicySnapshot, type CellExpectation } from "./verdicts";
 import { LabKubelet } from "../kubelet";
 import { formatProbeMatrix, probeMatrix, stopAllPodAgents, type ProbeMatrixOptions, type ProbeMatrixResult } from "../pods";
 import { applyTorRouter, stopTorRouter, TOR_AS_NUMBER, torKernelRoutes } from "../router";
-import { createLab, destroyLab, type DestroyReport, type Lab, type LabNode, type LabPod, type NodePlacement } from "../topology";
+import { createLab, destroyLab, dropPodWithNode, type DestroyReport, type Lab, type LabNode, type LabPod, type NodePlacement } from "../topology";
 
 export { SUBNET_LABEL, type ClusterNetworkObject } from "./samples";
 export { type CellExpectation } from "./verdicts";
@@ -70,6 +72,11 @@ export interface LabClusterOptions {
   readonly pods?: readonly LabPodTemplate[];
   /** Extra namespaces to create at start (the pods' namespaces are created anyway). */
   readonly namespaces?: readonly string[];
+  /**
+   * On the real control plane: the agents reach kube-apiserver through a TCP relay that a fault test can
+   * stall (stallAgentConnections). Default false.
+   */
+  readonly agentApiRelay?: boolean;
   /** Agents AND controller in this process (default) or as child processes of bin/switchyard.mjs. */
   readonly agentsInProcess?: boolean;
   /** BIRD as top-of-rack router in the router namespace; default: when the ClusterNetwork is bgp with topology tor. */
@@ -193,6 +200,7 @@ export class LabCluster {
   private apiServer: ApiServer | undefined;
   private kubeServer: KubeControlPlane | undefined;
   private installation: Installation | undefined;
+  private relay: StallRelay | undefined;
   private kubelet: LabKubelet | undefined;
   private controllerHandle: DaemonHandle | undefined;
   private readonly agentHandles = new Map<string, DaemonHandle>();
@@ -320,6 +328,7 @@ export class LabCluster {
     if (this.kubeServer) {
       const kube = this.kubeServer;
       this.installation = await this.timed("install", () => installSwitchyard(kube, { namespaces, progress: this.progress }));
+      if (o.agentApiRelay) this.relay = await startStallRelay(kube.url);
     }
 
     await this.timed("nodes", () => mapBounded(lab.nodes, 4, (n) => this.applyNodeObject(n)));
@@ -661,7 +670,46 @@ export class LabCluster {
   /** An agent's options: on the real control plane, its own kubeconfig (service account, token bound to its Node). */
   private async agentDaemonOptions(node: string): Promise<DaemonOptions> {
     const base = this.daemonOptions();
-    return this.installation ? { ...base, kubeconfig: await this.installation.agentKubeconfig(node) } : base;
+    if (!this.installation) return base;
+    const kubeconfig = await this.installation.agentKubeconfig(node);
+    if (!this.relay || !this.kubeServer) return { ...base, kubeconfig };
+    // The same identity, through the relay.
+    const relayed = `${kubeconfig}.relay`;
+    await writeFile(relayed, (await readFile(kubeconfig, "utf8")).replaceAll(this.kubeServer.url, this.relay.url), { mode: 0o600 });
+    return { ...base, kubeconfig: relayed };
+  }
+
+  /** Freezes every agent connection to the API server open now (watch streams stall, nothing closes); returns how many. */
+  stallAgentConnections(): number {
+    if (!this.relay) throw new Error(`lab cluster ${this.prefix} runs without agentApiRelay`);
+    return this.relay.stall();
+  }
+
+  /** The API server goes away (kube-apiserver stopped; etcd keeps the data) until startApiServer. */
+  async stopApiServer(): Promise<void> {
+    await this.kube.stopApiServer();
+  }
+
+  /** kube-apiserver again on the same address; resolves with ms to ready. */
+  startApiServer(): Promise<number> {
+    return this.kube.startApiServer();
+  }
+
+  /**
+   * A node reboots: its agent dies (SIGKILL), its pods' sandboxes are lost (no CNI DEL), its namespace is
+   * made again empty (no rules, routes or tunnels), then the agent starts again, and the kubelet puts the
+   * pods back once it can reach the API server. `whileAgentDown` runs in between (e.g. stop the API server).
+   */
+  async restartNode(name: string, opts: { readonly whileAgentDown?: () => Promise<void> } = {}): Promise<void> {
+    await this.killAgent(name);
+    await this.lock.run(async () => {
+      const lab = this.lab;
+      for (const pod of lab.pods.filter((p) => p.node === name)) await dropPodWithNode(lab, pod);
+      await restartLabNodeNamespace(lab, name);
+    });
+    await opts.whileAgentDown?.();
+    await this.startAgent(name);
+    this.kubelet?.resync();
   }
 
   private async controllerDaemonOptions(): Promise<DaemonOptions> {
@@ -771,6 +819,7 @@ export class LabCluster {
       await step("pod agents", () => stopAllPodAgents(lab));
     }
     await step("installation", async () => this.installation?.close());
+    await step("api relay", async () => this.relay?.close());
     await step("api server", async () => this.apiServer?.close());
     await step("kube-apiserver and etcd", async () => this.kubeServer?.stop());
     if (this.apiServer !== undefined || this.kubeServer !== undefined) {

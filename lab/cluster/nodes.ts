@@ -66,6 +66,18 @@ async function removeLabNodeNamespace(lab: Lab, node: LabNode): Promise<void> {
   await runCommand("ip", ["netns", "del", node.netns], { timeoutMs: 10_000 });
 }
 
+/**
+ * A node's namespace as after a reboot: deleted (with every process inside it) and made again with the
+ * same name, address and fabric port, holding nothing of what was programmed into it. Pods must be gone.
+ */
+export async function restartLabNodeNamespace(lab: Lab, name: string): Promise<void> {
+  const node = lab.nodes.find((n) => n.name === name);
+  if (node === undefined) throw new Error(`lab ${lab.prefix} has no node ${name}`);
+  await removeLabNodeNamespace(lab, node);
+  await addLabNode({ ...lab, nodes: lab.nodes.filter((n) => n.name !== name) }, node);
+  await saveLabState(lab);
+}
+
 /** Deletes a node's namespace and its fabric port; returns the shrunk lab. Pods must be gone already. */
 export async function removeLabNode(lab: Lab, name: string): Promise<Lab> {
   const node = lab.nodes.find((n) => n.name === name);

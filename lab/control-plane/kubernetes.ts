@@ -150,6 +150,10 @@ export interface KubeControlPlane {
   serviceAccountKubeconfig(namespace: string, name: string, path: string, opts?: { readonly node?: string; readonly durationSec?: number }): Promise<string>;
   /** Stops kube-apiserver (every watch and connection drops) and starts it again on the same port; resolves with ms to ready. */
   restartApiServer(): Promise<number>;
+  /** Stops kube-apiserver only (etcd keeps the data): the API is away until startApiServer. */
+  stopApiServer(): Promise<void>;
+  /** Starts kube-apiserver again on the same port after stopApiServer; resolves with ms to ready. */
+  startApiServer(): Promise<number>;
   /** Why etcd or the apiserver ended, when one did. */
   exitReason(): string | undefined;
   /**
@@ -254,6 +258,17 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
       );
       return Date.now() - t0;
     };
+    const stopApi = async (): Promise<void> => {
+      const i = children.findIndex((c) => c.key === "kube-apiserver");
+      const old = children[i];
+      if (!old) return;
+      children.splice(i, 1);
+      if (old.exit === undefined) {
+        await stopPid(old.pid, old.record.startTime, 10_000);
+        await old.exited;
+      }
+      await forgetProcess(o.runDir, old.key);
+    };
     progress(`kube-apiserver ready ${await startApi()} ms after start (${url})`);
 
     const kubeconfigPath = o.kubeconfigPath ?? join(dir, "admin.kubeconfig");
@@ -301,17 +316,11 @@ export async function startKubeControlPlane(o: KubeControlPlaneOptions): Promise
         return path;
       },
       async restartApiServer() {
-        const i = children.findIndex((c) => c.key === "kube-apiserver");
-        const old = children[i];
-        if (old) {
-          children.splice(i, 1);
-          if (old.exit === undefined) {
-            await stopPid(old.pid, old.record.startTime, 10_000);
-            await old.exited;
-          }
-        }
+        await stopApi();
         return startApi();
       },
+      stopApiServer: stopApi,
+      startApiServer: () => startApi(),
       stop,
     };
   } catch (e) {

@@ -4,7 +4,7 @@
 // control plane's release, in the node's network namespace and a mount namespace of the node's own.
 //
 // The mount namespace is what makes several nodes share one machine: in it the host paths deploy/ mounts
-// (/etc/cni/net.d, /opt/cni/bin, /run/switchyard, /var/lib/switchyard/cni) and /var/log/containers are the
+// (/etc/cni/net.d, /opt/cni/bin, /run/switchyard, /var/lib/switchyard/{cni,agent}) and /var/log/containers are the
 // node's own directories, so each agent installs its CNI config where its node's containerd reads it, as
 // on a machine of its own. containerd and the kubelet share that namespace (the kubelet's volume mounts
 // must be visible to the runtime); containerd's state, socket and images are per node, as are the
@@ -27,7 +27,7 @@ import { forgetProcess, readProcessStartTime, stopPid } from "../processes";
 import type { LabNode } from "../topology";
 
 /** The host paths deploy/agent.yaml mounts (and the kubelet's container log links): per node, by bind mount. */
-export const NODE_BIND_PATHS = ["/etc/cni/net.d", "/opt/cni/bin", "/run/switchyard", "/var/lib/switchyard/cni", "/var/log/containers"] as const;
+export const NODE_BIND_PATHS = ["/etc/cni/net.d", "/opt/cni/bin", "/run/switchyard", "/var/lib/switchyard/cni", "/var/lib/switchyard/agent", "/var/log/containers"] as const;
 /** The images every node's containerd gets (hack/build-images.sh). */
 export const NODE_IMAGES = ["pause", "workload", "switchyard"] as const;
 export const PAUSE_IMAGE = "docker.io/library/switchyard-pause:dev";

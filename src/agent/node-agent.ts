@@ -7,8 +7,8 @@
 // keeps enforcing the last applied plan and its repair timer keeps putting back what someone removed.
 // A restarted agent finds its own state on disk (the last applied policy hash) and rewrites nothing that
 // is already in force, so a restart does not disturb traffic.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import type { NodeNetworkSpec } from "../api/node-network";
 import type { NodePolicySlice } from "../compile/policy";
@@ -17,14 +17,18 @@ import { transportInKernel } from "../modes/registry";
 import { NodeNetworkGVK } from "../kube/kinds";
 import { withoutNulls } from "../kube/objects";
 import { KfcClient } from "../kube/kfc-client";
+import { resourcePath, restGetMetadata } from "../kube/rest-writes";
 import { formatCidr, networkOf, parseIPv4 } from "../api/ipv4";
 import { createLogger, type Logger } from "../base/log";
 import { CoalescingScheduler } from "../base/scheduler";
 import { annotationPath, UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../api/annotations";
-import { applyBirdConfig, stopBird } from "./bird";
+import { applyBirdConfig, birdPaths, birdProtocols, stopBird } from "./bird";
+import { AgentMetrics } from "./metrics";
 import { runCommand } from "../base/exec";
 import type { AppliedPolicy, PolicyBackendName } from "./policy/backend";
 import { POLICY_BACKENDS, policyBackend } from "./policy/backends";
+import { removeStaleScratchNetns } from "./policy/scratch";
+import { putPolicyInForce } from "./policy/put-in-force";
 import { checkModeRequirements, detectCapabilities, type Capabilities } from "./capabilities";
 import { applyRoutingPlan } from "./routing/apply";
 import { installCni, markNodeReady, syncEndpointMarkers, uninstallCni, type CniInstallOptions } from "./cni-install";
@@ -37,8 +41,19 @@ export interface NodeAgentOptions {
   readonly netns?: string;
   /** Per-node state: BIRD files and the last applied hashes. */
   readonly runDir: string;
+  /**
+   * Where the last applied plan is kept across reboots (a directory that outlives /run), so an agent that
+   * starts while the API server is unreachable puts it in force at once. Default: runDir.
+   */
+  readonly stateDir?: string;
   /** Drift repair period. */
   readonly repairIntervalMs?: number;
+  /**
+   * How often the agent asks the API server for its NodeNetwork's resourceVersion (metadata only) to find a
+   * watch stream that stalled without closing; two checks in a row that find the watch behind reconnect it.
+   * Default 15 s; 0 turns the check off.
+   */
+  readonly watchCheckIntervalMs?: number;
   readonly log?: Logger;
   /** Install the CNI plugin and keep its markers (src/agent/cni.ts); undefined: another component wires pods. */
   readonly cni?: CniInstallOptions;
@@ -68,6 +83,8 @@ export class NodeAgent {
   private linkMonitor: ChildProcess | undefined;
   private interfaceCheck: NodeJS.Timeout | undefined;
 
+  readonly metrics: AgentMetrics;
+
   /** The agent's writes (its NodeNetwork's status, its Node's underlay annotations), as field manager switchyard-agent. */
   private readonly writer = new KfcClient("switchyard-agent");
 
@@ -80,6 +97,15 @@ export class NodeAgent {
       onError: (e) => this.log.warn({ err: String(e) }, "apply failed; retrying"),
     });
     this.policy = this.loadAppliedPolicy();
+    this.metrics = new AgentMetrics({
+      droppedPackets: async () => (this.policy ? policyBackend(this.policy.backend).droppedPackets(this.opts.netns) : 0),
+      bgpSessions: async () => {
+        const r = await birdProtocols(birdPaths(join(this.opts.runDir, "bird")).socket);
+        const bgp = r.ok ? r.protocols.filter((p) => p.proto === "BGP") : [];
+        const established = bgp.filter((p) => /Established/.test(p.info)).length;
+        return { established, other: bgp.length - established };
+      },
+    });
   }
 
   /**
@@ -109,6 +135,27 @@ export class NodeAgent {
     if (this.policy) writeFileSync(this.statePath(), JSON.stringify(this.policy));
   }
 
+  private planPath(): string {
+    return join(this.opts.stateDir ?? this.opts.runDir, "last-plan.json");
+  }
+  /** The last plan this node applied in full, as saved by savePlan; undefined when there is none (or it is unreadable). */
+  private loadSavedPlan(): NNObject | undefined {
+    try {
+      const saved = JSON.parse(readFileSync(this.planPath(), "utf8")) as NNObject;
+      return saved.spec?.nodeName === this.opts.node && typeof saved.spec.planHash === "string" ? saved : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  /** Written to a temporary file and renamed over the old one: a crash leaves the old plan or the new, never half of one. */
+  private savePlan(nn: NNObject): void {
+    const path = this.planPath();
+    mkdirSync(dirname(path), { recursive: true });
+    const { metadata, spec } = nn;
+    writeFileSync(`${path}.tmp`, JSON.stringify({ metadata: { name: metadata?.name, generation: metadata?.generation }, spec }));
+    renameSync(`${path}.tmp`, path);
+  }
+
   private nnApi() {
     return K8s(GenericKind, { kindOverride: NodeNetworkGVK });
   }
@@ -135,29 +182,16 @@ export class NodeAgent {
     throw new Error(`no interface holds the node address ${nodeIP}`);
   }
 
+  /**
+   * Starts the agent. The saved last plan (if any) goes in force first, before anything is asked of the API
+   * server: after a reboot the node enforces policy from its first second, API or not. Then the agent
+   * connects (retrying while the API server is unreachable) and follows its NodeNetwork.
+   */
   async start(): Promise<void> {
+    const stale = await removeStaleScratchNetns().catch(() => []);
+    if (stale.length > 0) this.log.info({ removed: stale }, "removed scratch namespaces left by a killed agent");
     this.caps = await detectCapabilities(this.opts.netns);
-    const node = (await K8s(kind.Node).Get(this.opts.node)) as { status?: { addresses?: { type: string; address: string }[] } };
-    const ip = node.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
-    if (ip) await this.annotateUnderlay(ip);
-    const w = this.nnApi()
-      .WithField("metadata.name", this.opts.node)
-      .Watch(
-        (obj, phase) => {
-          if (phase === "DELETED") {
-            // The plan was withdrawn (node leaving). Keep enforcing the last plan: fail closed.
-            this.log.warn("my NodeNetwork was deleted; keeping the last applied plan in force");
-            return;
-          }
-          if (phase === "ADDED" || phase === "MODIFIED") {
-            this.latest = withoutNulls(obj as NNObject);
-            if ((obj as NNObject).spec?.planHash !== this.applied?.planHash || (obj as NNObject).metadata?.generation !== this.applied?.generation) this.scheduler.trigger();
-          }
-        },
-        { resyncDelaySec: 1, relistIntervalSec: 600 },
-      );
-    await w.start();
-    this.watcher = w;
+    await this.applySavedPlan();
     const every = this.opts.repairIntervalMs ?? 5_000;
     const repair = () => {
       if (this.stopped) return;
@@ -169,7 +203,104 @@ export class NodeAgent {
     };
     this.repairTimer = setTimeout(repair, every);
     this.startLinkMonitor();
+    await this.connect();
+    this.scheduleWatchCheck();
     this.log.info({ node: this.opts.node, netns: this.opts.netns, capabilities: this.caps }, "agent started");
+  }
+
+  /** Puts the saved last plan in force without the API (no status report: that waits for the API's plan). */
+  private async applySavedPlan(): Promise<void> {
+    const saved = this.loadSavedPlan();
+    if (!saved?.spec) return;
+    this.latest = saved;
+    try {
+      await this.applyLatest({ report: false });
+      this.log.info({ planHash: saved.spec.planHash }, "the saved last plan is in force; waiting for the API server's");
+    } catch (e) {
+      this.log.warn({ err: String(e) }, "could not apply the saved last plan");
+    }
+    // The API's plan is applied (and reported) when it comes, even when it is this same plan.
+    if (this.applied) this.applied = { ...this.applied, generation: -1 };
+  }
+
+  private watchCheckTimer: NodeJS.Timeout | undefined;
+  /** The resourceVersion the last check found ahead of the watch (undefined: the watch was current). */
+  private watchBehind: string | undefined;
+  readonly watchReconnects = { count: 0 };
+
+  private scheduleWatchCheck(): void {
+    const every = this.opts.watchCheckIntervalMs ?? 15_000;
+    if (every <= 0 || this.stopped) return;
+    this.watchCheckTimer = setTimeout(() => {
+      void this.checkWatch()
+        .catch((e: unknown) => this.log.debug({ err: String(e) }, "watch check failed"))
+        .finally(() => this.scheduleWatchCheck());
+    }, every);
+  }
+
+  /**
+   * A watch can stall without closing (a proxy or load balancer that keeps the connection but passes
+   * nothing); kfc notices only after minutes without events, and a NodeNetwork may rightly be quiet for
+   * hours. So the agent asks for the object's resourceVersion now and then (metadata only, on a connection
+   * of its own); found ahead of the watch twice in a row (once may be an event still in flight), the watch
+   * is replaced, and its first list brings the current plan.
+   */
+  private async checkWatch(): Promise<void> {
+    if (this.stopped || !this.watcher) return;
+    const meta = await restGetMetadata(resourcePath("NodeNetwork", { name: this.opts.node }), 10_000);
+    const rv = meta.metadata?.resourceVersion;
+    if (rv === undefined || rv === this.latest?.metadata?.resourceVersion) {
+      this.watchBehind = undefined;
+      return;
+    }
+    if (this.watchBehind === undefined) {
+      this.watchBehind = rv;
+      return;
+    }
+    this.watchBehind = undefined;
+    this.watchReconnects.count++;
+    this.log.warn({ watched: this.latest?.metadata?.resourceVersion, current: rv }, "the NodeNetwork watch fell behind (stalled stream); reconnecting");
+    this.watcher.close();
+    this.watcher = undefined;
+    await this.connect();
+  }
+
+  /** Reads the node, reports its underlay, and watches its NodeNetwork; retries until it can (or the agent stops). */
+  private async connect(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const node = (await K8s(kind.Node).Get(this.opts.node)) as { status?: { addresses?: { type: string; address: string }[] } };
+        const ip = node.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
+        if (ip) await this.annotateUnderlay(ip);
+        const w = this.nnApi()
+          .WithField("metadata.name", this.opts.node)
+          .Watch(
+            (obj, phase) => {
+              if (phase === "DELETED") {
+                // The plan was withdrawn (node leaving). Keep enforcing the last plan: fail closed.
+                this.log.warn("my NodeNetwork was deleted; keeping the last applied plan in force");
+                return;
+              }
+              if (phase === "ADDED" || phase === "MODIFIED") {
+                this.latest = withoutNulls(obj as NNObject);
+                if ((obj as NNObject).spec?.planHash !== this.applied?.planHash || (obj as NNObject).metadata?.generation !== this.applied?.generation) this.scheduler.trigger();
+              }
+            },
+            { resyncDelaySec: 1, relistIntervalSec: 600 },
+          );
+        await w.start();
+        if (this.stopped) {
+          w.close();
+          return;
+        }
+        this.watcher = w;
+        return;
+      } catch (e) {
+        const delayMs = Math.min(10_000, 500 * 2 ** Math.min(attempt, 5));
+        this.log.warn({ err: String(e), retryInMs: delayMs }, "API server not reachable; the last applied plan stays in force");
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -177,6 +308,7 @@ export class NodeAgent {
     if (this.prober?.timer) clearTimeout(this.prober.timer);
     this.prober = undefined;
     this.watcher?.close();
+    if (this.watchCheckTimer) clearTimeout(this.watchCheckTimer);
     if (this.repairTimer) clearTimeout(this.repairTimer);
     if (this.interfaceCheck) clearTimeout(this.interfaceCheck);
     this.linkMonitor?.kill();
@@ -243,51 +375,65 @@ export class NodeAgent {
     if (this.opts.cni) uninstallCni(this.opts.cni);
   }
 
-  /** Puts the node's policy slice in force with the backend the plan names; a failure comes back as the problem to report. */
+  /**
+   * Puts the node's policy slice in force with the backend the plan names (putPolicyInForce: a change of
+   * backend never opens a window); a failure comes back as the problem to report, the old rules staying.
+   */
   private async applyPolicy(slice: NodePolicySlice, name: PolicyBackendName): Promise<string | undefined> {
-    const netns = this.opts.netns;
-    const hash = JSON.stringify(slice);
     const prev = this.policy;
-    const backend = policyBackend(name);
-    // In force already (also after an agent restart): nothing to write.
-    if (prev && prev.hash === hash && prev.backend === name && (await backend.inForce(netns, prev))) return undefined;
-    // A change of backend removes the old one's rules first.
-    if (prev && prev.backend !== name) await policyBackend(prev.backend).remove(netns);
-    const r = await backend.apply(netns, slice, hash, prev?.backend === name ? prev : undefined);
+    const r = await putPolicyInForce(this.opts.netns, slice, JSON.stringify(slice), name, prev, { removeOthers: !this.policyCheckedSinceStart });
     if (!r.ok) return r.error;
+    this.policyCheckedSinceStart = true;
     if (r.change === "incremental") this.counters.policyIncremental++;
     else if (r.change === "full") this.counters.policyFull++;
     this.policy = r.applied;
-    this.saveAppliedPolicy();
+    // Recorded only now, after the old backend's removal: an agent killed before this point still finds
+    // the old backend on record at its next start, and removes it then.
+    if (this.policy !== prev) this.saveAppliedPolicy();
     return undefined;
   }
+  private policyCheckedSinceStart = false;
 
-  /** Applies the newest plan; reports status. Runs under the scheduler, never concurrently. */
-  private async applyLatest(): Promise<void> {
+  /** Applies the newest plan; reports status (unless told not to). Runs under the scheduler, never concurrently. */
+  private async applyLatest(opts: { report?: boolean } = {}): Promise<void> {
     const nn = this.latest;
     const spec = nn?.spec;
     if (!nn || !spec) return;
     this.counters.applies++;
+    const endTimer = this.metrics.applyDuration.startTimer();
     const routing = spec.routing as unknown as RoutingPlan;
     const policy = spec.policy as unknown as NodePolicySlice & { backend?: PolicyBackendName };
     const problems: string[] = [];
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     for (const e of report.errors) problems.push(`${e.reason}: ${e.message}`);
+    if (report.errors.length > 0) this.metrics.applyFailures.inc({ part: "routing" });
     const birdInst = { ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") };
     if (routing.bgp) {
       const b = await applyBirdConfig(birdInst, routing.bgp);
-      if (!b.ok) problems.push(`BIRD ${b.reason}: ${b.message}`);
+      if (!b.ok) {
+        problems.push(`BIRD ${b.reason}: ${b.message}`);
+        this.metrics.applyFailures.inc({ part: "bgp" });
+      }
     } else {
       await stopBird(birdInst);
     }
     const policyProblem = await this.applyPolicy(policy, policy.backend ?? "nftables");
-    if (policyProblem) problems.push(policyProblem);
+    if (policyProblem) {
+      problems.push(policyProblem);
+      this.metrics.applyFailures.inc({ part: "policy" });
+    }
     // The plugin may now wire the plan's pods: their policy is in force (an ADD waiting for it goes on).
     else if (this.opts.cni) this.updateCni(spec, policy, problems);
     const modeConditions = this.caps ? checkModeRequirements(routing, this.caps) : [];
     const ok = problems.length === 0;
-    if (ok) this.applied = { planHash: spec.planHash, generation: nn.metadata?.generation ?? 0 };
+    endTimer({ result: ok ? "ok" : "failed" });
+    this.metrics.planApplied.set(ok ? 1 : 0);
+    if (ok) {
+      this.applied = { planHash: spec.planHash, generation: nn.metadata?.generation ?? 0 };
+      this.savePlan(nn);
+    }
     if (ok && this.opts.cni) markNodeReady(this.opts.cni, spec.planHash);
+    if (opts.report === false) return;
     const missing = await this.findMissingInterfaces(spec);
     await this.serially(async () => {
       this.missingInterfaces = missing;
@@ -309,6 +455,7 @@ export class NodeAgent {
       syncEndpointMarkers(cni, policy.pods ?? []);
     } catch (e) {
       problems.push(`CNIInstallFailed: ${(e as Error).message}`);
+      this.metrics.applyFailures.inc({ part: "cni" });
     }
   }
 
@@ -343,6 +490,8 @@ export class NodeAgent {
       const results = await Promise.all(
         targets.map(async (t) => {
           const r = await runCommand("ping", ["-n", "-q", "-c", "1", "-W", "1", "-I", source, t.address], { ...netnsOpt, timeoutMs: 3_000 });
+          const rtt = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+          if (r.code === 0 && rtt) this.metrics.probeRtt.observe(Number(rtt[1]) / 1000);
           // Which transport does the kernel use for this peer now? A gate only counts rounds in which every
           // peer is reached the way the plan says (e.g. by BIRD's route, not a standby VXLAN route).
           const g = await runCommand("ip", ["-j", "route", "get", t.address, "from", source], { ...netnsOpt, timeoutMs: 3_000 });
@@ -452,6 +601,8 @@ export class NodeAgent {
         if (r.ok) this.policy = r.applied;
       }
     }
+    if (changed > 0) this.metrics.driftRepairs.inc({ part: "routes" });
+    if (policyRepaired) this.metrics.driftRepairs.inc({ part: "policy" });
     if (changed > 0 || policyRepaired) {
       this.counters.repairs++;
       this.log.info({ routeChanges: changed, policyRepaired }, "repaired drift");

@@ -40,7 +40,9 @@ export interface AgentCliOptions {
   readonly node: string;
   readonly netns?: string;
   readonly runDir?: string;
+  readonly stateDir?: string;
   readonly repair?: string;
+  readonly watchCheck?: string;
   readonly cni: boolean;
   readonly cniBinDir: string;
   readonly cniConfDir: string;
@@ -52,6 +54,8 @@ export interface AgentCliOptions {
   readonly uninstall?: boolean;
   readonly healthPort?: string;
   readonly healthAddress?: string;
+  readonly metricsPort?: string;
+  readonly metricsAddress?: string;
 }
 
 /** The chained plugins `--cni-chain` names; undefined (with the message printed) for one it does not know. */
@@ -82,7 +86,9 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
     node: opts.node,
     ...(opts.netns ? { netns: opts.netns } : {}),
     runDir: opts.runDir ?? `/run/switchyard/${opts.node}`,
+    ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
     ...(opts.repair ? { repairIntervalMs: Number(opts.repair) * 1000 } : {}),
+    ...(opts.watchCheck !== undefined ? { watchCheckIntervalMs: Number(opts.watchCheck) * 1000 } : {}),
     ...(opts.cni
       ? {
           cni: {
@@ -107,6 +113,12 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
     const host = opts.healthAddress ?? "127.0.0.1";
     await serveProbes(Number(opts.healthPort), host, { ready: () => agent.readiness() });
     agent.log.info({ probes: `http://${host}:${opts.healthPort}/readyz` }, "serving probes");
+  }
+  if (opts.metricsPort !== undefined) {
+    const host = opts.metricsAddress ?? "127.0.0.1";
+    const server = await serveProbes(Number(opts.metricsPort), host, { ready: () => agent.readiness(), metrics: () => agent.metrics.text() });
+    const addr = server.address();
+    agent.log.info({ metrics: typeof addr === "object" && addr ? `http://${host}:${addr.port}/metrics` : String(addr) }, "serving metrics");
   }
   await agent.start();
   const sig = await untilSignal();

@@ -123,7 +123,9 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--node <name>", "the node this agent serves")
     .option("--netns <name>", "apply to this network namespace instead of the agent's own (the lab)")
     .option("--run-dir <dir>", "per-node state directory (BIRD files, last applied hashes)")
+    .option("--state-dir <dir>", "where the last applied plan is kept across reboots, put in force at start before the API answers (default: the run dir)")
     .option("--repair <seconds>", "drift repair period", "5")
+    .option("--watch-check <seconds>", "how often to check that the NodeNetwork watch still follows the object (a stalled stream is replaced); 0: never", "15")
     .option("--cni-bin-dir <dir>", "where the container runtime finds CNI plugins (switchyard-cni is installed here)", "/opt/cni/bin")
     .option("--cni-conf-dir <dir>", "where the container runtime finds network configurations (the conflist is written here)", "/etc/cni/net.d")
     .option("--cni-state-dir <dir>", "the markers switchyard-cni reads (node ready, pods whose policy is programmed)", "/run/switchyard")
@@ -134,6 +136,8 @@ export async function main(argv: string[]): Promise<number> {
     .option("--no-cni", "do not install the CNI plugin (another component wires pods)")
     .option("--health-port <port>", "serve the probes (/healthz; /readyz: this node's current plan is applied) on PORT")
     .option("--health-address <ip>", "the address the health port listens on", "127.0.0.1")
+    .option("--metrics-port <port>", "serve Prometheus metrics (/metrics, and the probes) on PORT")
+    .option("--metrics-address <ip>", "the address the metrics port listens on (e.g. the node's own address, for a scraper outside the node)", "127.0.0.1")
     .option("--uninstall", "remove everything the agent put on the node (policy tables, BIRD, the CNI plugin and conflist), then exit")
     .action(async (opts: AgentCliOptions) => {
       const { runAgentCommand } = await import("./daemons");

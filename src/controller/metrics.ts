@@ -2,7 +2,7 @@
 // change the controller sees (a pod relabelled, a policy edited) to the moment every affected node's agent
 // reports the resulting plan applied — the figure Cilium calls cilium_policy_implementation_delay.
 import type { Server } from "node:http";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { serveProbes, type ProbeAnswer } from "../base/probe-server";
 
 export class ControllerMetrics {
@@ -33,6 +33,11 @@ export class ControllerMetrics {
   });
   readonly leader = new Gauge({ name: "switchyard_controller_leader", help: "1 when this replica holds the lease.", registers: [this.registry] });
   readonly reconcileErrors = new Counter({ name: "switchyard_reconcile_errors_total", help: "Failed reconcile passes (retried with backoff).", registers: [this.registry] });
+
+  constructor() {
+    // The process itself: CPU, memory, event-loop lag, open handles (prom-client's standard set).
+    collectDefaultMetrics({ register: this.registry });
+  }
 
   /**
    * Serves /metrics, and /healthz and /readyz with `ready` as the readiness check, on host:port (0 =

@@ -37,7 +37,28 @@ export const CONTENT = {
 } as const;
 
 /** One request with the current kubeconfig's server and credentials; resolves with the parsed body. */
-export async function restWrite(method: "POST" | "PATCH" | "DELETE", path: string, query: Readonly<Record<string, string>>, body: unknown, contentType: string): Promise<unknown> {
+export function restWrite(method: "POST" | "PATCH" | "DELETE", path: string, query: Readonly<Record<string, string>>, body: unknown, contentType: string): Promise<unknown> {
+  return restRequest(method, path, query, body, contentType);
+}
+
+/**
+ * A GET of one object's metadata only (PartialObjectMetadata: no spec, no status), on a connection of its
+ * own with a short timeout: the cheap "what is the current resourceVersion" question a watcher asks to
+ * find out whether its stream still follows the object.
+ */
+export async function restGetMetadata(path: string, timeoutMs: number): Promise<{ metadata?: { resourceVersion?: string } }> {
+  return (await restRequest("GET", path, {}, undefined, CONTENT.json, { accept: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json", timeoutMs, fresh: true })) as { metadata?: { resourceVersion?: string } };
+}
+
+async function restRequest(
+  method: "GET" | "POST" | "PATCH" | "DELETE",
+  path: string,
+  query: Readonly<Record<string, string>>,
+  body: unknown,
+  contentType: string,
+  o: { readonly accept?: string; readonly timeoutMs?: number; readonly fresh?: boolean } = {},
+): Promise<unknown> {
+  const timeoutMs = o.timeoutMs ?? 30_000;
   const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   kc.loadFromDefault();
@@ -55,8 +76,9 @@ export async function restWrite(method: "POST" | "PATCH" | "DELETE", path: strin
       {
         ...opts,
         method,
-        timeout: 30_000,
-        headers: { ...(opts.headers as Record<string, string> | undefined), accept: "application/json", ...(payload !== undefined ? { "content-type": contentType } : {}) },
+        timeout: timeoutMs,
+        ...(o.fresh ? { agent: false } : {}),
+        headers: { ...(opts.headers as Record<string, string> | undefined), accept: o.accept ?? "application/json", ...(payload !== undefined ? { "content-type": contentType } : {}) },
       },
       (res) => {
         let text = "";
@@ -75,7 +97,7 @@ export async function restWrite(method: "POST" | "PATCH" | "DELETE", path: strin
         });
       },
     );
-    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: no answer in 30 s`)));
+    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs / 1000} s`)));
     req.on("error", reject);
     req.end(payload);
   });

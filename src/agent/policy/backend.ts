@@ -36,6 +36,8 @@ export interface PolicyBackend {
   apply(netns: string | undefined, slice: NodePolicySlice, hash: string, previous: AppliedPolicy | undefined): Promise<PolicyApplyResult>;
   /** True while the kernel holds what `applied` put there; false means drift, for the repair timer. */
   inForce(netns: string | undefined, applied: AppliedPolicy): Promise<boolean>;
+  /** Packets the backend's drop rules dropped so far, from the kernel's counters (0 when it has no rules). */
+  droppedPackets(netns: string | undefined): Promise<number>;
   /** Removes everything the backend owns on the node (and nothing else); a no-op when it owns nothing. */
   remove(netns: string | undefined): Promise<void>;
 }

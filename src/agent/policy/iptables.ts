@@ -49,6 +49,7 @@ import {
   type IpsetListing,
   type SetHeader,
 } from "./iptables-scripts";
+import { withScratchNetns } from "./scratch";
 
 
 export type IptablesBackend = "nft" | "legacy";
@@ -324,19 +325,64 @@ function describeFailure(tool: string, r: ExecResult): string {
 }
 
 /**
+ * What the kernel holds of ours, normalised for comparison: the SY- chains with their rules and the
+ * jumps into them from built-in chains (with whether the FORWARD jump is first, as it must be), and our
+ * sets with their members sorted.
+ */
+export async function ownedIptablesListing(netns: string | undefined, options: IptablesOptions = {}): Promise<string> {
+  const rules = await listIptablesRules(netns, "filter", options);
+  const ours = rules.filter((l) => /(^-[NA] SY-)|(-j SY-)/.test(l));
+  const forward = rules.filter((l) => l.startsWith("-A FORWARD"));
+  const jumpFirst = forward.length > 0 && /-j SY-/.test(forward[0]!);
+  const sets = (await listSwitchyardIpsets(netns))
+    .filter((set) => isOwnedSetName(set.name) && !STAGE_SET.test(set.name))
+    .map((set) => ({ name: set.name, type: set.type, options: set.options, members: [...set.members].sort() }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return JSON.stringify({ rules: ours, jumpFirst, sets });
+}
+
+/** What the rendered ruleset becomes in the kernel, normalised: applied into a scratch namespace and listed there. */
+export async function renderedIptablesListing(ruleset: IptablesRuleset, options: IptablesOptions = {}): Promise<string> {
+  return withScratchNetns(async (scratch) => {
+    const r = await applyIptables(scratch, ruleset, options);
+    if (!r.ok) throw new Error(`the rendered ruleset does not load into an empty namespace: ${r.error}`);
+    return ownedIptablesListing(scratch, options);
+  });
+}
+
+/**
  * The iptables backend: every apply writes the whole SY- ruleset (sets staged and swapped, one
- * iptables-restore), which leaves unchanged sets alone. Its drift is not checked yet: inForce trusts what
- * was applied (only the nftables table is compared on the repair timer).
+ * iptables-restore), which leaves unchanged sets alone. Drift (a flushed FORWARD, a deleted rule, a
+ * changed set) is any difference of what the kernel holds of ours from the rendered ruleset.
  */
 export const iptablesBackend: PolicyBackend = {
   name: "iptables",
   async apply(netns, slice, hash) {
-    const r = await applyIptables(netns, renderIptables(slice));
+    const ruleset = renderIptables(slice);
+    const expected = await renderedIptablesListing(ruleset);
+    const r = await applyIptables(netns, ruleset);
     if (!r.ok) return { ok: false, error: `iptables apply failed at ${r.stage}, the previous rules stay in force: ${r.error}` };
-    return { ok: true, change: "full", applied: { hash, backend: "iptables", slice, listing: "" } };
+    return { ok: true, change: "full", applied: { hash, backend: "iptables", slice, listing: expected } };
   },
-  async inForce() {
-    return true;
+  async inForce(netns, applied) {
+    return (await ownedIptablesListing(netns)) === applied.listing;
+  },
+  async droppedPackets(netns) {
+    // `-L -v -x -n`: per chain a header, a column line, then "pkts bytes target ..." per rule.
+    const r = await runCommand("iptables-nft", ["-w", "5", "-t", "filter", "-L", "-v", "-x", "-n"], { netns, timeoutMs: TIMEOUT_MS });
+    if (r.code !== 0) return 0;
+    let chain = "";
+    let n = 0;
+    for (const line of r.stdout.split("\n")) {
+      const header = /^Chain (\S+)/.exec(line);
+      if (header) {
+        chain = header[1]!;
+        continue;
+      }
+      const cols = line.trim().split(/\s+/);
+      if (chain.startsWith("SY-") && cols[2] === "DROP") n += Number(cols[0]) || 0;
+    }
+    return n;
   },
   async remove(netns) {
     await removeIptables(netns);

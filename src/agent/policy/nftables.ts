@@ -9,6 +9,7 @@ import { runCommand } from "../../base/exec";
 import { renderNftables, renderNftablesSetUpdate } from "../../render/nftables";
 import type { PolicyBackend } from "./backend";
 import { checkNftScope, SWITCHYARD_TABLE_FAMILY, SWITCHYARD_TABLE_NAME } from "./nft-scope";
+import { withScratchNetns } from "./scratch";
 
 export type NftApplyResult = { readonly ok: true; readonly ms: number } | { readonly ok: false; readonly ms: number; readonly error: string };
 
@@ -81,39 +82,69 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** A table listing as the agent compares it: without handles and metainfo, counters as one value. */
-function normalizeListing(objects: readonly unknown[] | undefined): string {
-  return JSON.stringify(objects ?? [], (key, value: unknown) => (key === "handle" || key === "metainfo" ? undefined : key === "counter" ? "c" : value));
+/**
+ * A table listing as the agent compares it: without handles and metainfo, counters as one value, and the
+ * elements of every set and map sorted (nft lists a hash set in hash order, which depends on the history of
+ * adds and deletes, not only on the members).
+ */
+export function normalizeListing(objects: readonly unknown[] | undefined): string {
+  return JSON.stringify(objects ?? [], (key, value: unknown) => {
+    if (key === "handle" || key === "metainfo") return undefined;
+    if (key === "counter") return "c";
+    if (key === "elem" && Array.isArray(value)) return [...(value as unknown[])].map((e) => JSON.stringify(e)).sort().map((e) => JSON.parse(e) as unknown);
+    return value;
+  });
 }
 
-async function currentListing(netns: string | undefined): Promise<string> {
+/** The live table, normalised. */
+export async function liveNftListing(netns: string | undefined): Promise<string> {
   return normalizeListing((await listSwitchyardTable(netns))?.objects);
+}
+
+/** What the rendered text becomes in the kernel, normalised: applied into a scratch namespace and listed there. */
+export async function renderedNftListing(text: string): Promise<string> {
+  return withScratchNetns(async (scratch) => {
+    const r = await applyNftRuleset(scratch, text);
+    if (!r.ok) throw new Error(`the rendered table does not load into an empty namespace: ${r.error}`);
+    return liveNftListing(scratch);
+  });
 }
 
 /**
  * The nftables backend: a change of set members only is one incremental transaction; anything else (or a
- * failed incremental update) replaces the whole table in one transaction. Drift is any difference of the
- * live table from the listing taken right after the apply.
+ * failed incremental update, or a live table that is not what the previous apply rendered) replaces the
+ * whole table in one transaction. Drift is any difference of the live table from the rendered one.
  */
 export const nftablesBackend: PolicyBackend = {
   name: "nftables",
   async apply(netns, slice, hash, previous) {
-    const update = previous ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
+    const text = renderNftables(slice);
+    const expected = await renderedNftListing(text);
     let change: "incremental" | "full" | "unchanged" | undefined;
-    if (update !== undefined && update !== "") {
-      if ((await applyNftSetUpdate(netns, update)).ok) change = "incremental";
-    } else if (update === "") {
-      if ((await listSwitchyardTable(netns)) !== undefined) change = "unchanged";
-    }
+    // Set updates only build on a table that is as the previous apply rendered it (else the update would
+    // carry the drift along): anything else is replaced whole.
+    const live = previous ? await liveNftListing(netns) : undefined;
+    const update = previous && live === previous.listing ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
+    if (update === "") change = "unchanged";
+    else if (update !== undefined && (await applyNftSetUpdate(netns, update)).ok) change = "incremental";
     if (change === undefined) {
-      const r = await applyNftRuleset(netns, renderNftables(slice));
+      const r = await applyNftRuleset(netns, text);
       if (!r.ok) return { ok: false, error: `nftables transaction failed, the previous rules stay in force: ${r.error}` };
       change = "full";
     }
-    return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: await currentListing(netns) } };
+    return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: expected } };
   },
   async inForce(netns, applied) {
-    return (await currentListing(netns)) === applied.listing;
+    return (await liveNftListing(netns)) === applied.listing;
+  },
+  async droppedPackets(netns) {
+    let n = 0;
+    for (const rule of (await listSwitchyardTable(netns))?.rules ?? []) {
+      const expr = (rule["expr"] as Record<string, unknown>[] | undefined) ?? [];
+      if (!expr.some((e) => "drop" in e)) continue;
+      for (const e of expr) n += (e["counter"] as { packets?: number } | undefined)?.packets ?? 0;
+    }
+    return n;
   },
   async remove(netns) {
     await removeSwitchyardTable(netns);
