@@ -7,7 +7,7 @@
 import { mapBounded } from "../base/limit";
 import type { Logger } from "../base/log";
 import { shortHash } from "../model/names";
-import { describeError, type KubeClient } from "../kube/client";
+import { describeError, statusOf, type KubeClient } from "../kube/client";
 import type { ClusterStore } from "../kube/store";
 import type { ControllerMetrics } from "./metrics";
 import { clearControlPatch, type EventNote, type FollowUpDecision, type InvalidSpecDecision, type PlanWrite, type PlanWritesDecision } from "./decide";
@@ -39,24 +39,58 @@ export interface ActContext {
   readonly wakeAt: (at: number) => void;
 }
 
-/** Records an Event on the ClusterNetwork; a failure is logged, and the same message is not retried. */
+/**
+ * Records an Event on the ClusterNetwork, aggregated as Kubernetes' own recorder does: the same event (same
+ * object, type, reason and message) is one Event object whose `count` and `lastTimestamp` go up, not a
+ * new object per occurrence. Its name is derived from those fields, so a restarted controller finds the
+ * object it wrote before (a create refused as AlreadyExists becomes an increment); an Event the API server
+ * has expired meanwhile (its TTL, an hour by default) is created anew. A failure is logged, not retried.
+ */
 async function recordEvent(cn: ClusterNetworkRef, note: EventNote, ctx: ActContext): Promise<void> {
   ctx.state.lastEvents.set(note.reason, note.message);
   const nowIso = new Date(ctx.now()).toISOString();
+  const name = `${cn.name}.${shortHash(`${cn.uid ?? ""}/${note.type}/${note.reason}/${note.message}`, 10)}`;
+  const ref = { name, namespace: "default" };
+  const increment = async (count: number): Promise<void> => {
+    await ctx.client.patch("Event", ref, [
+      { op: "replace", path: "/count", value: count },
+      { op: "replace", path: "/lastTimestamp", value: nowIso },
+    ]);
+    ctx.state.eventCounts.set(name, count);
+    ctx.counters.events++;
+    ctx.metrics.writes.inc({ kind: "Event", verb: "patch" });
+  };
   try {
-    await ctx.client.create("Event", {
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { name: `${cn.name}.${shortHash(`${note.reason}/${note.message}/${nowIso}`, 10)}`, namespace: "default" },
-      involvedObject: { apiVersion: cn.apiVersion, kind: "ClusterNetwork", name: cn.name, uid: cn.uid },
-      reason: note.reason,
-      message: note.message.slice(0, 1024),
-      type: note.type,
-      source: { component: "switchyard-controller" },
-      firstTimestamp: nowIso,
-      lastTimestamp: nowIso,
-      count: 1,
-    });
+    const seen = ctx.state.eventCounts.get(name);
+    if (seen !== undefined) {
+      try {
+        return await increment(seen + 1);
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+        ctx.state.eventCounts.delete(name); // expired: record it anew
+      }
+    }
+    try {
+      await ctx.client.create("Event", {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name, namespace: "default" },
+        involvedObject: { apiVersion: cn.apiVersion, kind: "ClusterNetwork", name: cn.name, uid: cn.uid },
+        reason: note.reason,
+        message: note.message.slice(0, 1024),
+        type: note.type,
+        source: { component: "switchyard-controller" },
+        firstTimestamp: nowIso,
+        lastTimestamp: nowIso,
+        count: 1,
+      });
+    } catch (e) {
+      if (statusOf(e) !== 409) throw e;
+      // Written by an earlier run of the controller: count on from its count.
+      const existing = (await ctx.client.get("Event", ref)) as { count?: number } | undefined;
+      return await increment((existing?.count ?? 1) + 1);
+    }
+    ctx.state.eventCounts.set(name, 1);
     ctx.counters.events++;
     ctx.metrics.writes.inc({ kind: "Event", verb: "create" });
   } catch (e) {

@@ -20,6 +20,8 @@ export interface ControllerState {
   readonly publishedSpecs: Map<string, NodeNetworkSpec>;
   /** The last message recorded per event reason: the same message is not recorded twice in a row. */
   readonly lastEvents: Map<string, string>;
+  /** Events recorded by this controller, by object name, with their count: a repeat is a count, not a new object. */
+  readonly eventCounts: Map<string, number>;
   /** The last status written, with transition times blanked: an unchanged status is not written again. */
   lastStatusJson: string;
   /** The migration layout whose plans were all published, and when (migration step timeouts count from then). */
@@ -36,6 +38,7 @@ export function newControllerState(): ControllerState {
     published: new Map(),
     publishedSpecs: new Map(),
     lastEvents: new Map(),
+    eventCounts: new Map(),
     lastStatusJson: "",
     layoutPublished: undefined,
     pendingDelays: [],
