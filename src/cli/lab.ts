@@ -23,12 +23,13 @@ import { kubeBinaries } from "../../lab/control-plane/kubernetes";
 import { buildImages, startRealCluster, type RealCluster } from "../../lab/nodes/real-cluster";
 import { switchyardBin } from "../../lab/cluster/daemons";
 import { subnetLetter } from "../../lab/cluster/nodes";
-import { readClusterNetworkFile, type ClusterNetworkObject } from "../../lab/cluster/samples";
+import type { ClusterNetworkObject } from "../../lab/cluster/samples";
 import { formatProbeMatrix } from "../../lab/pods";
 import { labCniDirs } from "../../lab/cni-runtime";
 import { readProcessStartTime, stopPid } from "../../lab/processes";
 import { assertLabPrefix, destroyLab, listLabNamespaces, loadLab } from "../../lab/topology";
 import { DEFAULT_LAB_PREFIX } from "./lab-defaults";
+import { readValidClusterNetwork } from "./validate";
 
 export { DEFAULT_LAB_PREFIX };
 const CLI_ROOT = "/tmp/switchyard-lab-cli";
@@ -133,11 +134,10 @@ function parseUpOptions(opts: LabUpOptions): ServeConfig | string {
   }
   let clusterNetwork: ClusterNetworkObject | undefined;
   if (opts.clusterNetwork !== undefined) {
-    try {
-      clusterNetwork = readClusterNetworkFile(opts.clusterNetwork);
-    } catch (e) {
-      return (e as Error).message;
-    }
+    // Checked as `switchyard validate` checks it, before a namespace is made (each problem with its line).
+    const read = readValidClusterNetwork(opts.clusterNetwork);
+    if (!read.ok) return `--cluster-network ${opts.clusterNetwork} is not a valid ClusterNetwork:\n  ${read.problems.join("\n  ")}`;
+    clusterNetwork = read.value as ClusterNetworkObject;
   }
   const { nodes, subnets, podsPerNode, mode, controlPlane } = opts;
   if (opts.kubelet === true && controlPlane !== "kubernetes") return "--kubelet needs --control-plane kubernetes (kubelets register with the real API server)";

@@ -248,3 +248,26 @@ export function runValidate(opts: ValidateOptions, io: Output): number {
   }
   return invalid > 0 ? 1 : 0;
 }
+
+/**
+ * One ClusterNetwork from `file` (`lab up --cluster-network`), checked as `validate` checks it: the object,
+ * or every refusal as `validate` prints it (file, line and column, field path).
+ */
+export function readValidClusterNetwork(file: string): { ok: true; value: Record<string, unknown> } | { ok: false; problems: string[] } {
+  let source: Source;
+  try {
+    source = readSource(file);
+  } catch (e) {
+    if (e instanceof InputError) return { ok: false, problems: e.message.split("\n") };
+    throw e;
+  }
+  const { objects, diagnostics } = sourceObjects(source);
+  const problems = diagnostics.map(({ doc, diagnostic }) => formatLocated(source, doc, "", diagnostic));
+  const cns = objects.filter((o) => describeObject(o.value).kind === "ClusterNetwork");
+  if (cns.length !== 1 || objects.length !== 1) {
+    return { ok: false, problems: [...problems, `${source.name}: expected exactly one ClusterNetwork, found ${cns.length} among ${objects.length} object(s)`] };
+  }
+  const cn = cns[0]!;
+  problems.push(...validateClusterNetwork(cn.value).map((d) => formatLocated(source, cn.doc, cn.prefix, d)));
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: cn.value as Record<string, unknown> };
+}

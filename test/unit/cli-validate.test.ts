@@ -1,7 +1,7 @@
 // The `switchyard validate` command as a user runs it: the real bin, real files and stdin, exit codes
 // (0 valid, 1 invalid, 2 unreadable) and `FILE:LINE:COL: <path>: <message>` lines.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -113,6 +113,15 @@ describe("switchyard validate", () => {
     const scalar = runWith("just some words\n", "validate", "-f", "-");
     expect(scalar.code).toBe(2);
     expect(scalar.err).toContain("error: <stdin>:1:1: document 1 is not a Kubernetes object");
+  });
+
+  it("lab up --cluster-network refuses an invalid file the same way, before it builds anything", () => {
+    const f = write("lab-cn.yaml", [base({ blockSize: 12 })]);
+    const r = run("lab", "up", "--prefix", "syh7-", "--cluster-network", f);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(new RegExp(`--cluster-network ${f} is not a valid ClusterNetwork:\\n  ${f}:\\d+:\\d+: spec\\.blockSize: must be at least 16, got the number 12`));
+    expect(existsSync("/tmp/switchyard-lab-cli/syh7-")).toBe(false);
+    expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain("syh7-");
   });
 
   it("works as a kubectl plugin name too", () => {
