@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseBatch, parseCniChain, parseInteger } from "./flags";
-import { buildProgram, main } from "./main";
+import { buildProgram, givenBefore, main } from "./main";
 
 const dir = mkdtempSync(join(tmpdir(), "sy-flags-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,6 +72,24 @@ describe("the real command tree parses its flags", () => {
     ["conformance", ["conformance", "corpus.yaml", "--backend", "iptables", "--nodes", "4", "--timeout", "500", "--control-plane", "embedded"], { backend: "iptables", nodes: 4, timeout: 500, controlPlane: "embedded" }],
   ])("%s", async (_name, argv, want) => {
     expect(await parsed(argv)).toMatchObject(want);
+  });
+
+  it("migrate's --name and --kubeconfig reach its subcommands, before or after the subcommand's name", async () => {
+    for (const argv of [
+      ["migrate", "status", "--name", "prod", "--kubeconfig", kubeconfig],
+      ["migrate", "--name", "prod", "--kubeconfig", kubeconfig, "status"],
+      ["migrate", "--name", "prod", "pause", "--kubeconfig", kubeconfig],
+    ]) {
+      let got: unknown;
+      const program = buildProgram(() => undefined, { writeOut: () => undefined, writeErr: () => undefined });
+      // What the real action passes on (it merges the options the same way, then imports ./migrate).
+      const sub = program.commands.find((c) => c.name() === "migrate")!.commands.find((c) => c.name() === argv.find((a) => a === "status" || a === "pause"))!;
+      sub.action((opts: Record<string, unknown>, cmd: Command) => {
+        got = { ...opts, ...givenBefore(cmd) };
+      });
+      await program.parseAsync(argv, { from: "user" });
+      expect(got, argv.join(" ")).toMatchObject({ name: "prod", kubeconfig });
+    }
   });
 
   it.each<[string[], string]>([

@@ -23,6 +23,20 @@ const CONTROL_PLANES = ["embedded", "kubernetes"] as const;
 /** What switchyard-cni speaks (cni/internal/plugin: version.PluginSupports). */
 const CNI_VERSIONS = ["1.1.0", "1.0.0", "0.4.0", "0.3.1", "0.3.0"] as const;
 
+/**
+ * `migrate --name X status`: --name and --kubeconfig typed before the subcommand are migrate's own; the
+ * subcommand takes them unless it was given its own, rather than silently acting on "default" elsewhere.
+ */
+export function givenBefore(cmd: Command): { name?: string; kubeconfig?: string } {
+  const parent = cmd.parent!;
+  const out: { name?: string; kubeconfig?: string } = {};
+  for (const key of ["name", "kubeconfig"] as const) {
+    const v = parent.getOptionValue(key) as string | undefined;
+    if (parent.getOptionValueSource(key) === "cli" && cmd.getOptionValueSource(key) !== "cli" && v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
 /** The package's version, from the package.json the program runs from (a checkout or the image). */
 function packageVersion(): string {
   return (JSON.parse(readFileSync(packagePath("package.json"), "utf8")) as { version: string }).version;
@@ -111,9 +125,9 @@ export function buildProgram(setCode: (code: number) => void, output: ProgramOut
       .description(what[action])
       .addOption(nameOption("--name <name>", "the ClusterNetwork", { default: "default" }))
       .addOption(kubeconfigOption("kubeconfig"))
-      .action(async (opts: { name: string; kubeconfig?: string }) => {
+      .action(async (opts: { name: string; kubeconfig?: string }, cmd: Command) => {
         const { runMigrateControl } = await import("./migrate");
-        setCode(await runMigrateControl(action, opts));
+        setCode(await runMigrateControl(action, { ...opts, ...givenBefore(cmd) }));
       });
   }
   migrate
@@ -122,9 +136,9 @@ export function buildProgram(setCode: (code: number) => void, output: ProgramOut
     .addOption(nameOption("--name <name>", "the ClusterNetwork", { default: "default" }))
     .addOption(kubeconfigOption("kubeconfig"))
     .option("--json", "the raw status.migration")
-    .action(async (opts: { name: string; kubeconfig?: string; json?: boolean }) => {
+    .action(async (opts: { name: string; kubeconfig?: string; json?: boolean }, cmd: Command) => {
       const { runMigrateStatus } = await import("./migrate");
-      setCode(await runMigrateStatus(opts));
+      setCode(await runMigrateStatus({ ...opts, ...givenBefore(cmd) }));
     });
 
   program
