@@ -61,6 +61,11 @@ export function agentRunDir(lab: Lab, node: string): string {
   return join(lab.runDir, "agents", node);
 }
 
+/** What a node keeps on disk across a reboot (a real node: /var/lib/switchyard/agent), apart from its run dir (/run). */
+export function agentStateDir(lab: Lab, node: string): string {
+  return join(lab.runDir, "agent-state", node);
+}
+
 async function spawnDaemon(lab: Lab, key: string, what: string, args: readonly string[], opts: DaemonOptions): Promise<DaemonHandle> {
   const log = logFile(lab, key);
   const fd = openSync(log, "a");
@@ -107,10 +112,10 @@ export async function startLabAgent(lab: Lab, node: LabNode, opts: DaemonOptions
   const cni = labCniInstall(lab, node.name, LAB_POLICY_WAIT_SECONDS);
   if (!opts.inProcess) {
     const cniArgs = ["--cni-bin-dir", cni.binDir, "--cni-conf-dir", cni.confDir, "--cni-state-dir", cni.stateDir, "--cni-data-dir", cni.dataDir, "--cni-policy-wait", String(cni.policyWaitSeconds), "--cni-chain", "none"];
-    return spawnDaemon(lab, `agent-${node.name}`, what, ["agent", "--node", node.name, "--netns", node.netns, "--run-dir", runDir, "--watch-check", String(LAB_WATCH_CHECK_SECONDS), ...cniArgs], opts);
+    return spawnDaemon(lab, `agent-${node.name}`, what, ["agent", "--node", node.name, "--netns", node.netns, "--run-dir", runDir, "--state-dir", agentStateDir(lab, node.name), "--watch-check", String(LAB_WATCH_CHECK_SECONDS), ...cniArgs], opts);
   }
   const log = createLogger(`agent/${node.name}`, opts.logLevel);
-  const agent = new NodeAgent({ node: node.name, netns: node.netns, runDir, log, cni, watchCheckIntervalMs: LAB_WATCH_CHECK_SECONDS * 1000 });
+  const agent = new NodeAgent({ node: node.name, netns: node.netns, runDir, stateDir: agentStateDir(lab, node.name), log, cni, watchCheckIntervalMs: LAB_WATCH_CHECK_SECONDS * 1000 });
   await agent.start();
   // stop() does not wait for an apply in flight; once the lab's API is gone its failure is expected noise.
   const quiet = (): void => {

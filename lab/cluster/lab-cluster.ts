@@ -24,7 +24,8 @@ import type { Protocol } from "../../src/model/cluster";
 import { startApiServer, type AdmissionHook, type ApiServer } from "../apiserver";
 import { kubeBinaries, startKubeControlPlane, type KubeControlPlane } from "../control-plane/kubernetes";
 import { startStallRelay, type StallRelay } from "../control-plane/stall-relay";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { labCniDirs } from "../cni-runtime";
 import { waitForPodToLeaveApi } from "./pod-api";
 import { installSwitchyard, type Installation } from "../control-plane/install";
 import { agentRunDir, startLabAgent, startLabController, type DaemonHandle, type DaemonOptions } from "./daemons";
@@ -706,6 +707,10 @@ export class LabCluster {
       const lab = this.lab;
       for (const pod of lab.pods.filter((p) => p.node === name)) await dropPodWithNode(lab, pod);
       await restartLabNodeNamespace(lab, name);
+      // What lived in /run is gone with the reboot: the agent's run dir and the plugin's markers (node
+      // ready, pods' policy programmed). The plugin's address allocations and the saved plan are on disk.
+      await rm(agentRunDir(lab, name), { recursive: true, force: true });
+      await rm(labCniDirs(lab.runDir, name).stateDir, { recursive: true, force: true });
     });
     await opts.whileAgentDown?.();
     await this.startAgent(name);

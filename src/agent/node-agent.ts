@@ -188,6 +188,7 @@ export class NodeAgent {
    * connects (retrying while the API server is unreachable) and follows its NodeNetwork.
    */
   async start(): Promise<void> {
+    this.log.info({ node: this.opts.node }, "agent starting");
     const stale = await removeStaleScratchNetns().catch(() => []);
     if (stale.length > 0) this.log.info({ removed: stale }, "removed scratch namespaces left by a killed agent");
     this.caps = await detectCapabilities(this.opts.netns);
@@ -213,9 +214,10 @@ export class NodeAgent {
     const saved = this.loadSavedPlan();
     if (!saved?.spec) return;
     this.latest = saved;
+    const t0 = Date.now();
     try {
       await this.applyLatest({ report: false });
-      this.log.info({ planHash: saved.spec.planHash }, "the saved last plan is in force; waiting for the API server's");
+      this.log.info({ planHash: saved.spec.planHash, ms: Date.now() - t0 }, "the saved last plan is in force; waiting for the API server's");
     } catch (e) {
       this.log.warn({ err: String(e) }, "could not apply the saved last plan");
     }

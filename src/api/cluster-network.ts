@@ -4,8 +4,9 @@
 import { z } from "zod";
 import { API_GROUP_VERSION, ConditionSchema, DurationSchema, LabelSelectorSchema } from "./common";
 import { IPV4_CIDR_PATTERN, IPV4_PATTERN } from "./ipv4";
+import { BGP_TOPOLOGIES, MODES } from "./mode-names";
 
-export const MODES = ["vxlan", "ipip", "host-gw", "bgp"] as const;
+export { BGP_TOPOLOGIES, MODES };
 export const ModeSchema = z
   .enum(MODES)
   .describe("How pod traffic crosses between nodes: vxlan, ipip, host-gw or bgp. Changing it on a live cluster starts a migration.");
@@ -30,7 +31,6 @@ export const BgpPeerSchema = z
   })
   .describe("An external BGP peer (a top-of-rack router).");
 
-export const BGP_TOPOLOGIES = ["full-mesh", "route-reflectors", "tor"] as const;
 export const BgpConfigSchema = z
   .strictObject({
     asNumber: AsNumberSchema.default(64512).describe("The cluster's autonomous system number, 1..4294967295 (64512 by default)."),

@@ -17,6 +17,33 @@ describe("validateClusterNetwork: invalid objects", () => {
   });
 });
 
+describe("validateClusterNetwork: each problem once", () => {
+  // A value the schema refuses is not fed to the cross-field rules: `blockSize: 12` said "must be at least
+  // 16" and again "/12 blocks do not fit"; successfulRounds 1000 also made "timeout shorter than 1000 x 2s".
+  it.each<[string, unknown, string[]]>([
+    ["blockSize below the schema's minimum", base({ blockSize: 12 }), ["spec.blockSize: must be at least 16, got the number 12"]],
+    ["blockSize far below it", base({ blockSize: 8 }), ["spec.blockSize: must be at least 16, got the number 8"]],
+    ["blockSize a fraction", base({ blockSize: 15.5 }), ["spec.blockSize: must be a whole number, not the fraction 15.5"]],
+    ["successfulRounds above the schema's maximum", base({ migration: { healthGate: { successfulRounds: 1000 } } }), ["spec.migration.healthGate.successfulRounds: must be at most 100, got the number 1000"]],
+  ])("%s", (_name, obj, want) => {
+    expect(validateClusterNetwork(obj).map((d) => `${d.path}: ${d.message}`)).toEqual(want);
+  });
+
+  it("a value inside the schema's bounds still meets the rules that span fields", () => {
+    expect(validateClusterNetwork(base({ podCIDRs: ["10.96.0.0/12"], blockSize: 16 })).map((d) => d.path)).toEqual([]);
+    expect(validateClusterNetwork(base({ podCIDRs: ["10.0.0.0/8"], blockSize: 16 })).map((d) => d.message)).toEqual([]);
+    const tooSmall = validateClusterNetwork(base({ podCIDRs: ["10.0.0.0/8"], blockSize: 16, migration: { healthGate: { successfulRounds: 40, probeInterval: "2s", timeout: "60s" } } }));
+    expect(tooSmall.map((d) => d.path)).toEqual(["spec.migration.healthGate.timeout"]);
+  });
+
+  it("no invalid fixture reports the same path and message twice", () => {
+    for (const [name, obj] of INVALID) {
+      const lines = validateClusterNetwork(obj).map((d) => `${d.path}: ${d.message}`);
+      expect(lines, name).toEqual([...new Set(lines)]);
+    }
+  });
+});
+
 describe("validateClusterNetworkUpdate: forbidden updates", () => {
   it.each(FORBIDDEN_UPDATES)("%s", (_name, old, next, path, fragment) => {
     const diags = validateClusterNetworkUpdate(old, next);

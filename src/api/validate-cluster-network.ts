@@ -4,10 +4,23 @@
 // the CLI and the controller all call it.
 import { diagnosticsFromZod, type Diagnostic } from "./diagnostics";
 import { API_GROUP_VERSION, parseDurationMs } from "./common";
-import { ClusterNetworkSchema, ClusterNetworkSpecSchema, type ClusterNetwork, MIGRATION_PHASES, MODES } from "./cluster-network";
+import type { z } from "zod";
+import { ClusterNetworkSchema, ClusterNetworkSpecSchema, type ClusterNetwork, MigrationConfigSchema, MIGRATION_PHASES, MODES } from "./cluster-network";
 import { cidrsOverlap, formatCidr, hasHostBits, networkOf, parseCidr, type Cidr } from "./ipv4";
 
 type Obj = Record<string, unknown>;
+
+/**
+ * A field's value when its own schema accepts it, else undefined. The cross-field rules below read fields
+ * through this: a value the schema refuses (blockSize 12, successfulRounds 1000) has its error already,
+ * and a rule computed from it would only say the same thing again in other words.
+ */
+function accepted<T>(schema: z.ZodType<T>, value: unknown): T | undefined {
+  const r = schema.safeParse(value);
+  return r.success ? r.data : undefined;
+}
+const SPEC = ClusterNetworkSpecSchema.shape;
+const GATE = MigrationConfigSchema.shape.healthGate.unwrap().shape;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Address ranges a pod pool must not overlap, and why. */
@@ -145,8 +158,8 @@ function checkModeRules(spec: Obj, out: Diagnostic[]): void {
 function checkSpecRules(spec: Obj, out: Diagnostic[]): void {
   const { cidrs } = checkPodCIDRs(spec, out);
 
-  const blockSize = spec["blockSize"] ?? 26;
-  if (typeof blockSize === "number" && Number.isInteger(blockSize)) {
+  const blockSize = accepted(SPEC.blockSize, spec["blockSize"]);
+  if (blockSize !== undefined) {
     cidrs.forEach((c, i) => {
       if (c && blockSize < c.prefix) {
         out.push({
@@ -177,7 +190,7 @@ function checkSpecRules(spec: Obj, out: Diagnostic[]): void {
     }
     const gate = mig["healthGate"];
     if (isObj(gate)) {
-      const rounds = typeof gate["successfulRounds"] === "number" ? gate["successfulRounds"] : 3;
+      const rounds = accepted(GATE.successfulRounds, gate["successfulRounds"]);
       const intervalText = typeof gate["probeInterval"] === "string" ? gate["probeInterval"] : "2s";
       const timeoutText = typeof gate["timeout"] === "string" ? gate["timeout"] : "60s";
       const interval = parseDurationMs(intervalText);
@@ -185,7 +198,7 @@ function checkSpecRules(spec: Obj, out: Diagnostic[]): void {
       if (interval !== undefined && interval <= 0) {
         out.push({ path: "spec.migration.healthGate.probeInterval", message: "must be longer than 0" });
       }
-      if (interval !== undefined && timeout !== undefined && timeout < rounds * interval) {
+      if (rounds !== undefined && interval !== undefined && timeout !== undefined && timeout < rounds * interval) {
         out.push({
           path: "spec.migration.healthGate.timeout",
           message: `${timeoutText} is shorter than successfulRounds x probeInterval (${rounds} x ${intervalText}): the gate could never pass`,
@@ -237,17 +250,7 @@ export function validateClusterNetwork(obj: unknown): Diagnostic[] {
     const st = ClusterNetworkSchema.shape.status.safeParse(obj["status"], { reportInput: true });
     if (!st.success) out.push(...diagnosticsFromZod(st.error, ["status"]));
   }
-  return dedupe(out);
-}
-
-function dedupe(ds: Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
-  return ds.filter((d) => {
-    const k = `${d.path}\u0000${d.message}`;
-    if (seen.has(k)) return false;
-    seen.add(k);
-    return true;
-  });
+  return out;
 }
 
 const ACTIVE_MIGRATION = new Set<string>(MIGRATION_PHASES.filter((p) => !["Completed", "RolledBack", "Failed", "Blocked"].includes(p)));
@@ -307,7 +310,7 @@ export function validateClusterNetworkUpdate(oldObj: unknown, newObj: unknown): 
       });
     }
   }
-  return dedupe(out);
+  return out;
 }
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; diagnostics: Diagnostic[] };

@@ -7,6 +7,7 @@ import { createLogger } from "../base/log";
 import { packagePath } from "../base/package-root";
 import { DEFAULT_CNI_CHAIN } from "../agent/cni-install";
 import { serveProbes } from "../base/probe-server";
+import type { CniChainPlugin } from "./flags";
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -14,18 +15,28 @@ function untilSignal(): Promise<string> {
   });
 }
 
-export async function runControllerCommand(opts: { identity?: string; metricsPort?: string; metricsAddress?: string; leaseNamespace?: string; resync?: string; leaseDuration?: string }): Promise<number> {
+/** The controller's flags, already parsed and range-checked by src/cli/flags.ts. */
+export interface ControllerCliOptions {
+  readonly identity?: string;
+  readonly leaseNamespace: string;
+  readonly metricsPort?: number;
+  readonly metricsAddress: string;
+  readonly resync: number;
+  readonly leaseDuration: number;
+}
+
+export async function runControllerCommand(opts: ControllerCliOptions): Promise<number> {
   const log = createLogger("controller");
   const controller = new Controller({
     log,
     ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.leaseNamespace ? { leaseNamespace: opts.leaseNamespace } : {}),
-    ...(opts.resync ? { resyncIntervalMs: Number(opts.resync) * 1000 } : {}),
-    ...(opts.leaseDuration ? { leaseDurationSec: Number(opts.leaseDuration) } : {}),
+    leaseNamespace: opts.leaseNamespace,
+    resyncIntervalMs: opts.resync * 1000,
+    leaseDurationSec: opts.leaseDuration,
   });
   if (opts.metricsPort !== undefined) {
-    const host = opts.metricsAddress ?? "127.0.0.1";
-    const server = await controller.metrics.serve(Number(opts.metricsPort), host, () => controller.readiness());
+    const host = opts.metricsAddress;
+    const server = await controller.metrics.serve(opts.metricsPort, host, () => controller.readiness());
     const addr = server.address();
     log.info({ metrics: typeof addr === "object" && addr ? `http://${host}:${addr.port}/metrics` : String(addr) }, "serving metrics and probes");
   }
@@ -36,59 +47,40 @@ export async function runControllerCommand(opts: { identity?: string; metricsPor
   return 0;
 }
 
+/** The agent's flags, already parsed and range-checked by src/cli/flags.ts. */
 export interface AgentCliOptions {
   readonly node: string;
   readonly netns?: string;
   readonly runDir?: string;
   readonly stateDir?: string;
-  readonly repair?: string;
-  readonly watchCheck?: string;
+  readonly repair: number;
+  readonly watchCheck: number;
   readonly cni: boolean;
   readonly cniBinDir: string;
   readonly cniConfDir: string;
   readonly cniStateDir: string;
   readonly cniDataDir: string;
-  readonly cniPolicyWait: string;
+  readonly cniPolicyWait: number;
   readonly cniVersion: string;
-  readonly cniChain: string;
+  readonly cniChain: readonly CniChainPlugin[];
   readonly uninstall?: boolean;
-  readonly healthPort?: string;
-  readonly healthAddress?: string;
-  readonly metricsPort?: string;
-  readonly metricsAddress?: string;
+  readonly healthPort?: number;
+  readonly healthAddress: string;
+  readonly metricsPort?: number;
+  readonly metricsAddress: string;
 }
 
-/** The chained plugins `--cni-chain` names; undefined (with the message printed) for one it does not know. */
-function cniChain(value: string): Record<string, unknown>[] | undefined {
-  const known: Record<string, Record<string, unknown>> = { portmap: DEFAULT_CNI_CHAIN[0]!, bandwidth: { type: "bandwidth", capabilities: { bandwidth: true } } };
-  if (value === "none" || value === "") return [];
-  const out: Record<string, unknown>[] = [];
-  for (const name of value.split(",").map((s) => s.trim())) {
-    const plugin = known[name];
-    if (plugin === undefined) {
-      console.error(`--cni-chain: unknown plugin ${JSON.stringify(name)} (known: ${Object.keys(known).join(", ")}, or none)`);
-      return undefined;
-    }
-    out.push(plugin);
-  }
-  return out;
-}
+/** The configurations of the plugins `--cni-chain` names. */
+const CHAINED: Record<CniChainPlugin, Record<string, unknown>> = { portmap: DEFAULT_CNI_CHAIN[0]!, bandwidth: { type: "bandwidth", capabilities: { bandwidth: true } } };
 
 export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
-  const policyWaitSeconds = Number(opts.cniPolicyWait);
-  if (!Number.isFinite(policyWaitSeconds) || policyWaitSeconds < 0 || policyWaitSeconds > 600) {
-    console.error(`--cni-policy-wait: expected seconds between 0 and 600, got ${JSON.stringify(opts.cniPolicyWait)}`);
-    return 2;
-  }
-  const chain = cniChain(opts.cniChain);
-  if (chain === undefined) return 2;
   const agent = new NodeAgent({
     node: opts.node,
     ...(opts.netns ? { netns: opts.netns } : {}),
     runDir: opts.runDir ?? `/run/switchyard/${opts.node}`,
     ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
-    ...(opts.repair ? { repairIntervalMs: Number(opts.repair) * 1000 } : {}),
-    ...(opts.watchCheck !== undefined ? { watchCheckIntervalMs: Number(opts.watchCheck) * 1000 } : {}),
+    repairIntervalMs: opts.repair * 1000,
+    watchCheckIntervalMs: opts.watchCheck * 1000,
     ...(opts.cni
       ? {
           cni: {
@@ -97,9 +89,9 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
             stateDir: opts.cniStateDir,
             dataDir: opts.cniDataDir,
             pluginBinary: packagePath("dist", "cni", "switchyard-cni"),
-            policyWaitSeconds,
+            policyWaitSeconds: opts.cniPolicyWait,
             cniVersion: opts.cniVersion,
-            chain,
+            chain: opts.cniChain.map((p) => CHAINED[p]),
           },
         }
       : {}),
@@ -110,13 +102,13 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
     return 0;
   }
   if (opts.healthPort !== undefined) {
-    const host = opts.healthAddress ?? "127.0.0.1";
-    await serveProbes(Number(opts.healthPort), host, { ready: () => agent.readiness() });
+    const host = opts.healthAddress;
+    await serveProbes(opts.healthPort, host, { ready: () => agent.readiness() });
     agent.log.info({ probes: `http://${host}:${opts.healthPort}/readyz` }, "serving probes");
   }
   if (opts.metricsPort !== undefined) {
-    const host = opts.metricsAddress ?? "127.0.0.1";
-    const server = await serveProbes(Number(opts.metricsPort), host, { ready: () => agent.readiness(), metrics: () => agent.metrics.text() });
+    const host = opts.metricsAddress;
+    const server = await serveProbes(opts.metricsPort, host, { ready: () => agent.readiness(), metrics: () => agent.metrics.text() });
     const addr = server.address();
     agent.log.info({ metrics: typeof addr === "object" && addr ? `http://${host}:${addr.port}/metrics` : String(addr) }, "serving metrics");
   }

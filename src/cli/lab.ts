@@ -14,7 +14,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
-import { MODES, type Mode } from "../api/cluster-network";
+import type { Mode } from "../api/cluster-network";
 import { waitFor } from "../base/wait";
 import { ClusterNetworkGVK, NodeNetworkGVK } from "../kube/kinds";
 import { PROTOCOLS, type Protocol } from "../model/cluster";
@@ -23,12 +23,13 @@ import { kubeBinaries } from "../../lab/control-plane/kubernetes";
 import { buildImages, startRealCluster, type RealCluster } from "../../lab/nodes/real-cluster";
 import { switchyardBin } from "../../lab/cluster/daemons";
 import { subnetLetter } from "../../lab/cluster/nodes";
-import { readClusterNetworkFile, type ClusterNetworkObject } from "../../lab/cluster/samples";
+import type { ClusterNetworkObject } from "../../lab/cluster/samples";
 import { formatProbeMatrix } from "../../lab/pods";
 import { labCniDirs } from "../../lab/cni-runtime";
 import { readProcessStartTime, stopPid } from "../../lab/processes";
 import { assertLabPrefix, destroyLab, listLabNamespaces, loadLab } from "../../lab/topology";
 import { DEFAULT_LAB_PREFIX } from "./lab-defaults";
+import { readValidClusterNetwork } from "./validate";
 
 export { DEFAULT_LAB_PREFIX };
 const CLI_ROOT = "/tmp/switchyard-lab-cli";
@@ -38,17 +39,27 @@ export interface LabIo {
   readonly err: (line: string) => void;
 }
 
+/** `lab up`/`lab serve` flags, the numbers and choices already parsed and checked by src/cli/flags.ts. */
 export interface LabUpOptions {
   readonly prefix?: string;
-  readonly nodes?: string;
-  readonly subnets?: string;
-  readonly mode?: string;
+  readonly nodes: number;
+  readonly subnets: number;
+  readonly mode: Mode;
   readonly clusterNetwork?: string;
   readonly processes?: boolean;
-  readonly podsPerNode?: string;
-  readonly timeout?: string;
-  readonly controlPlane?: string;
+  readonly podsPerNode: number;
+  readonly timeout: number;
+  readonly controlPlane: ControlPlaneKind;
   readonly kubelet?: boolean;
+}
+
+/** `lab probe` flags, parsed and checked by src/cli/flags.ts. */
+export interface LabProbeOptions {
+  readonly prefix?: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly timeout: number;
+  readonly json?: boolean;
 }
 
 interface SupervisorRecord {
@@ -100,12 +111,6 @@ async function supervisorAlive(rec: SupervisorRecord | undefined): Promise<boole
   return st !== undefined && (rec.startTime === undefined || st === rec.startTime);
 }
 
-function parseCount(text: string | undefined, what: string, min: number, max: number, dflt: number): number | string {
-  if (text === undefined) return dflt;
-  const n = Number(text);
-  return Number.isInteger(n) && n >= min && n <= max ? n : `--${what} must be an integer ${min}..${max}, got ${JSON.stringify(text)}`;
-}
-
 interface ServeConfig {
   readonly prefix: string;
   readonly nodes: number;
@@ -127,24 +132,16 @@ function parseUpOptions(opts: LabUpOptions): ServeConfig | string {
   } catch (e) {
     return (e as Error).message;
   }
-  const nodes = parseCount(opts.nodes, "nodes", 1, 50, 4);
-  const subnets = parseCount(opts.subnets, "subnets", 1, 10, 2);
-  const podsPerNode = parseCount(opts.podsPerNode, "pods-per-node", 0, 20, 2);
-  for (const v of [nodes, subnets, podsPerNode]) if (typeof v === "string") return v;
-  const mode = opts.mode ?? "vxlan";
-  if (!(MODES as readonly string[]).includes(mode)) return `--mode must be one of ${MODES.join(", ")}, got ${JSON.stringify(mode)}`;
   let clusterNetwork: ClusterNetworkObject | undefined;
   if (opts.clusterNetwork !== undefined) {
-    try {
-      clusterNetwork = readClusterNetworkFile(opts.clusterNetwork);
-    } catch (e) {
-      return (e as Error).message;
-    }
+    // Checked as `switchyard validate` checks it, before a namespace is made (each problem with its line).
+    const read = readValidClusterNetwork(opts.clusterNetwork);
+    if (!read.ok) return `--cluster-network ${opts.clusterNetwork} is not a valid ClusterNetwork:\n  ${read.problems.join("\n  ")}`;
+    clusterNetwork = read.value as ClusterNetworkObject;
   }
-  const controlPlane = opts.controlPlane ?? "embedded";
-  if (controlPlane !== "embedded" && controlPlane !== "kubernetes") return `--control-plane must be embedded or kubernetes, got ${JSON.stringify(controlPlane)}`;
+  const { nodes, subnets, podsPerNode, mode, controlPlane } = opts;
   if (opts.kubelet === true && controlPlane !== "kubernetes") return "--kubelet needs --control-plane kubernetes (kubelets register with the real API server)";
-  return { prefix, nodes: nodes as number, subnets: subnets as number, podsPerNode: podsPerNode as number, mode: mode as Mode, ...(clusterNetwork ? { clusterNetwork } : {}), processes: opts.processes === true, controlPlane, kubelet: opts.kubelet === true };
+  return { prefix, nodes, subnets, podsPerNode, mode, ...(clusterNetwork ? { clusterNetwork } : {}), processes: opts.processes === true, controlPlane, kubelet: opts.kubelet === true };
 }
 
 function serveArgs(opts: LabUpOptions, prefix: string): string[] {
@@ -153,14 +150,20 @@ function serveArgs(opts: LabUpOptions, prefix: string): string[] {
     "serve",
     "--prefix",
     prefix,
-    ...(opts.nodes ? ["--nodes", opts.nodes] : []),
-    ...(opts.subnets ? ["--subnets", opts.subnets] : []),
-    ...(opts.mode ? ["--mode", opts.mode] : []),
-    ...(opts.podsPerNode ? ["--pods-per-node", opts.podsPerNode] : []),
+    "--nodes",
+    String(opts.nodes),
+    "--subnets",
+    String(opts.subnets),
+    "--mode",
+    opts.mode,
+    "--pods-per-node",
+    String(opts.podsPerNode),
     ...(opts.clusterNetwork ? ["--cluster-network", opts.clusterNetwork] : []),
     ...(opts.processes ? ["--processes"] : []),
-    ...(opts.timeout ? ["--timeout", opts.timeout] : []),
-    ...(opts.controlPlane ? ["--control-plane", opts.controlPlane] : []),
+    "--timeout",
+    String(opts.timeout),
+    "--control-plane",
+    opts.controlPlane,
     ...(opts.kubelet ? ["--kubelet"] : []),
   ];
 }
@@ -172,7 +175,7 @@ export async function runLabUp(opts: LabUpOptions, io: LabIo): Promise<number> {
     io.err(`error: ${cfg}`);
     return 2;
   }
-  const timeoutMs = Number(opts.timeout ?? "120") * 1000;
+  const timeoutMs = opts.timeout * 1000;
   const f = files(cfg.prefix);
   const running = await readJson<SupervisorRecord>(f.supervisor);
   if (await supervisorAlive(running)) {
@@ -288,7 +291,7 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
   }
   const f = files(cfg.prefix);
   await mkdir(f.dir, { recursive: true });
-  if (cfg.kubelet) return serveRealNodes(cfg, f, Number(opts.timeout ?? "120"), io);
+  if (cfg.kubelet) return serveRealNodes(cfg, f, opts.timeout, io);
   const t0 = Date.now();
   const stamp = (): string => `${((Date.now() - t0) / 1000).toFixed(2)}s`;
   const cluster = new LabCluster({
@@ -303,7 +306,7 @@ export async function runLabServe(opts: LabUpOptions, io: LabIo): Promise<number
     // A mode that cannot serve every pair (host-gw across subnets) is a result to inspect, not a failure.
     acceptDegraded: true,
     // Give up (and say why) before `lab up` does.
-    readyTimeoutMs: Math.max(10, Number(opts.timeout ?? "120") - 10) * 1000,
+    readyTimeoutMs: Math.max(10, opts.timeout - 10) * 1000,
     kubeconfigPath: f.kubeconfig,
     progress: (line) => io.out(`${stamp()} ${line}`),
   });
@@ -495,6 +498,12 @@ function table(rows: readonly (readonly string[])[]): string[] {
 
 export async function runLabStatus(opts: { prefix?: string; json?: boolean }, io: LabIo): Promise<number> {
   const prefix = opts.prefix ?? DEFAULT_LAB_PREFIX;
+  try {
+    assertLabPrefix(prefix);
+  } catch (e) {
+    io.err(`error: ${(e as Error).message}`);
+    return 2;
+  }
   const s = await readLabStatus(prefix);
   if (opts.json) {
     io.out(JSON.stringify(s, null, 2));
@@ -519,15 +528,21 @@ export async function runLabStatus(opts: { prefix?: string; json?: boolean }, io
   return s.up ? 0 : 1;
 }
 
-export async function runLabProbe(opts: { prefix?: string; port?: string; protocol?: string; timeout?: string; json?: boolean }, io: LabIo): Promise<number> {
+export async function runLabProbe(opts: LabProbeOptions, io: LabIo): Promise<number> {
   const prefix = opts.prefix ?? DEFAULT_LAB_PREFIX;
+  try {
+    assertLabPrefix(prefix);
+  } catch (e) {
+    io.err(`error: ${(e as Error).message}`);
+    return 2;
+  }
   const f = files(prefix);
   const ready = await readJson<ReadyRecord>(f.ready);
   if (ready === undefined || !(await supervisorAlive(await readJson<SupervisorRecord>(f.supervisor)))) {
     io.err(`error: lab ${prefix} is not up`);
     return 1;
   }
-  const q = new URLSearchParams({ port: opts.port ?? "80", protocol: (opts.protocol ?? "TCP").toUpperCase(), timeout: opts.timeout ?? "800" });
+  const q = new URLSearchParams({ port: String(opts.port), protocol: opts.protocol, timeout: String(opts.timeout) });
   let reply: LabProbeReply;
   try {
     const res = await fetch(`http://127.0.0.1:${ready.port}/probe?${q.toString()}`, { signal: AbortSignal.timeout(120_000) });

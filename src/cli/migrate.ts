@@ -2,23 +2,27 @@
 // edits the ClusterNetwork (spec.mode and the rollout knobs, or a control annotation); the controller's
 // migration driver does the work, so `kubectl edit` has exactly the same effect.
 import { GenericKind, K8s } from "kubernetes-fluent-client";
-import { MODES, type Mode } from "../api/cluster-network";
+import type { Mode } from "../api/cluster-network";
+import type { BGP_TOPOLOGIES } from "../api/mode-names";
 import { ClusterNetworkGVK } from "../kube/kinds";
 import { clusterNetworkIO, editObject } from "../kube/guarded-edit";
 import { controlOp, needsRetry, type ClusterNetworkView, type PatchOp } from "../migration/controls";
 import { describeProgress } from "../migration/progress";
 import { migrationSpecPatch } from "../migration/spec-patch";
 
+/** `migrate --to`'s flags, already parsed and checked by src/cli/flags.ts (the kubeconfig is readable). */
+type BgpTopology = (typeof BGP_TOPOLOGIES)[number];
+
 export interface MigrateOptions {
-  to?: string;
-  canary?: string;
-  batch?: string;
-  wait?: boolean;
-  name: string;
-  kubeconfig?: string;
-  bgpAs?: string;
-  bgpTopology?: string;
-  timeout?: string;
+  readonly to: Mode;
+  readonly canary?: number;
+  readonly batch?: number | string;
+  readonly wait?: boolean;
+  readonly name: string;
+  readonly kubeconfig?: string;
+  readonly bgpAs?: number;
+  readonly bgpTopology?: BgpTopology;
+  readonly timeout: number;
 }
 
 function api(name?: string) {
@@ -36,11 +40,7 @@ async function getCN(name: string): Promise<ClusterNetworkView> {
 
 export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
   if (opts.kubeconfig) process.env["KUBECONFIG"] = opts.kubeconfig;
-  const to = opts.to as Mode;
-  if (!MODES.includes(to)) {
-    console.error(`error: --to must be one of ${MODES.join(", ")}`);
-    return 2;
-  }
+  const to = opts.to;
   try {
     await getCN(opts.name);
   } catch (e) {
@@ -49,13 +49,13 @@ export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
   }
   // Keep the spec valid for the new mode: mode-specific blocks move with the mode.
   const rollout: Record<string, unknown> = {};
-  if (opts.canary !== undefined) rollout["canary"] = { nodes: Number(opts.canary) };
-  if (opts.batch !== undefined) rollout["batchSize"] = /^\d+$/.test(opts.batch) ? Number(opts.batch) : opts.batch;
+  if (opts.canary !== undefined) rollout["canary"] = { nodes: opts.canary };
+  if (opts.batch !== undefined) rollout["batchSize"] = opts.batch;
   const runsAlready = (c: ClusterNetworkView) => c.spec?.["mode"] === to && c.status?.activeMode === to;
   const edit = (c: ClusterNetworkView): PatchOp[] => {
     if (runsAlready(c)) return [];
     const ops: PatchOp[] = migrationSpecPatch(c.spec ?? {}, to, {
-      defaults: { bgp: { asNumber: Number(opts.bgpAs ?? 64512), topology: opts.bgpTopology ?? "full-mesh" } },
+      defaults: { bgp: { asNumber: opts.bgpAs ?? 64512, topology: opts.bgpTopology ?? "full-mesh" } },
       rollout,
     });
     if (needsRetry(c, to)) ops.push(controlOp(c, "retry"));
@@ -80,7 +80,7 @@ export async function runMigrateTo(opts: MigrateOptions): Promise<number> {
       : `ClusterNetwork ${opts.name}: spec.mode set to ${to}; the controller migrates node by node (canaries first, gated batches).`,
   );
   if (!opts.wait) return 0;
-  return followMigration(opts.name, to, Number(opts.timeout ?? 600) * 1000, last?.startedAt);
+  return followMigration(opts.name, to, opts.timeout * 1000, last?.startedAt);
 }
 
 /**

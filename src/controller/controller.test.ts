@@ -213,7 +213,7 @@ describe("controller passes: publishing", () => {
     expect(invalid).toHaveLength(2);
     const name = (invalid[0]!.body as { metadata: { name: string } }).metadata.name;
     const patches = h.kube.callsOf("patch", "Event").filter((c) => c.name === name);
-    expect(patches.map((c) => (c.body as JsonPatchOp[]).find((o) => o.path === "/count")?.value)).toEqual([2, 3]);
+    expect(patches.map((c) => ((c.body as JsonPatchOp[]).find((o) => o.path === "/count") as { value?: unknown } | undefined)?.value)).toEqual([2, 3]);
     expect(h.kube.peek("Event", { name, namespace: "default" })).toMatchObject({ count: 3, reason: "InvalidSpec" });
     // A restarted controller finds the object it wrote before and counts on.
     await h.restart();

@@ -77,6 +77,16 @@ describe.skipIf(unavailable !== undefined)("fault suite on the real control plan
     await settles(CLIENT, WEB2, true);
     figures.push(`${what}: converged ${Date.now() - t0} ms after the fault ended`);
   };
+  /** For a violation: where the lab has the pod, and what its node holds. */
+  const whereIs = async (r: Ref): Promise<string> => {
+    const p = cluster.lab.pods.find((x) => x.namespace === r.namespace && x.name === r.name);
+    if (!p) return "(not in the lab)";
+    const node = `${PREFIX}${p.node}`;
+    const links = (await runCommand("ip", ["-br", "link"], { netns: node })).stdout.replace(/\n/g, " | ");
+    const tables = (await runCommand("nft", ["list", "tables"], { netns: node })).stdout.replace(/\n/g, " ");
+    const pod = (await runCommand("ip", ["-br", "addr"], { netns: p.netns })).stdout.replace(/\n/g, " | ");
+    return `[pod ${JSON.stringify(p)} addrs: ${pod}; node links: ${links}; tables: ${tables}]`;
+  };
   const apiAddresses = async (): Promise<Record<string, string>> => {
     const r = await cluster.kube.kubectl(["get", "pods", "-A", "-o", "json"]);
     const items = (JSON.parse(r.stdout) as { items: { metadata: { namespace: string; name: string }; status?: { podIP?: string } }[] }).items;
@@ -118,7 +128,7 @@ describe.skipIf(unavailable !== undefined)("fault suite on the real control plan
             guard.skipped++;
             await new Promise((r) => setTimeout(r, 50)); // a pod of a rebooting node: nothing to probe from yet
           }
-          if (ok) violations.push(`${new Date().toISOString()} ${from.name} -> ${to.name}:80 answered`);
+          if (ok) violations.push(`${new Date().toISOString()} ${from.name} -> ${to.name}:80 answered${violations.length < 3 ? ` ${await whereIs(to)}` : ""}`);
         }
       }
     })();
