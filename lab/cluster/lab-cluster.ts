@@ -18,7 +18,7 @@ import { formatDiagnostic } from "../../src/api/diagnostics";
 import { validateClusterNetwork, validateClusterNetworkUpdate } from "../../src/api/validate-cluster-network";
 import { waitFor } from "../../src/base/wait";
 import { mapBounded } from "../../src/base/limit";
-import { ClusterNetworkGVK, NodeNetworkGVK } from "../../src/kube/kinds";
+import { BlockAffinityGVK, ClusterNetworkGVK, NodeNetworkGVK } from "../../src/kube/kinds";
 import { WATCHED, type KObj, type WatchedKind } from "../../src/kube/store";
 import type { Protocol } from "../../src/model/cluster";
 import { startApiServer, type AdmissionHook, type ApiServer } from "../apiserver";
@@ -180,6 +180,7 @@ async function listKind(k: WatchedKind): Promise<KObj[]> {
   const api =
     k === "ClusterNetwork" ? K8s(GenericKind, { kindOverride: ClusterNetworkGVK })
     : k === "NodeNetwork" ? K8s(GenericKind, { kindOverride: NodeNetworkGVK })
+    : k === "BlockAffinity" ? K8s(GenericKind, { kindOverride: BlockAffinityGVK })
     : k === "Node" ? K8s(kind.Node)
     : k === "Pod" ? K8s(kind.Pod)
     : k === "Namespace" ? K8s(kind.Namespace)

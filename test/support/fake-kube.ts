@@ -4,6 +4,8 @@
 // lab emulator's own pure helpers (a failed `test` is a 422 as on a real server), and a log of every call
 // the daemon made. What it simplifies: server-side apply replaces the fields the body names (labels,
 // ownerReferences, spec) instead of tracking field managers; no admission, no field selectors but a name.
+// Finalizers work as on a server: a delete marks the object (deletionTimestamp) while any remain, and it
+// leaves once a write removes the last one; `remove` (the test's own hand) deletes at once.
 // Test code changes the world through upsert/mutate/remove, which are not logged as the daemon's calls.
 import { jsonPatch } from "../../lab/apiserver/json-patch";
 import { mergePatch } from "../../lab/apiserver/merge-patch";
@@ -157,6 +159,11 @@ export class FakeKube implements KubeClient {
 
   async delete(kind: KubeKind, ref: ObjectRef): Promise<void> {
     this.record({ verb: "delete", kind, ...ref });
+    const cur = this.bucket(kind).get(keyOf(ref));
+    if (cur?.metadata?.finalizers?.length) {
+      if (!cur.metadata.deletionTimestamp) this.store(kind, ref, { ...clone(cur), metadata: { ...clone(cur.metadata), deletionTimestamp: new Date(0).toISOString() } } as unknown as KObj, cur);
+      return;
+    }
     this.remove(kind, ref);
   }
 
@@ -199,6 +206,7 @@ export class FakeKube implements KubeClient {
     } as KObj;
     this.bucket(kind).set(keyOf(ref), stored);
     this.emit(kind, cur ? "MODIFIED" : "ADDED", stored);
+    if (stored.metadata?.deletionTimestamp && !stored.metadata.finalizers?.length) this.remove(kind, ref);
     return stored;
   }
 
