@@ -157,6 +157,14 @@ export function clusterNetworkAdmission(recorded: () => readonly RecordedBlock[]
   };
 }
 
+/** The blocks the emulator's BlockAffinities record (none before the server runs). */
+export function recordedBlocksIn(server: ApiServer | undefined): RecordedBlock[] {
+  return (server?.store.list(`${BlockAffinityGVK.group}/${BlockAffinityGVK.version}`, BlockAffinityGVK.kind) ?? []).flatMap((o) => {
+    const spec = o["spec"] as { node?: unknown; cidr?: unknown } | undefined;
+    return typeof spec?.node === "string" && typeof spec.cidr === "string" ? [{ node: spec.node, cidr: spec.cidr }] : [];
+  });
+}
+
 function errorText(e: unknown): string {
   const err = e as { message?: string; data?: { message?: string } | string; status?: number };
   const data = typeof err.data === "string" ? err.data : err.data?.message;
@@ -319,12 +327,7 @@ export class LabCluster {
         this.kubeServer = await startKubeControlPlane({ runDir: lab.runDir, binDir, progress: this.progress, ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
         process.env["KUBECONFIG"] = this.kubeServer.kubeconfigPath;
       } else {
-        const recorded = (): RecordedBlock[] =>
-          (this.apiServer?.store.list(`${BlockAffinityGVK.group}/${BlockAffinityGVK.version}`, BlockAffinityGVK.kind) ?? []).flatMap((o) => {
-            const spec = o["spec"] as { node?: unknown; cidr?: unknown } | undefined;
-            return typeof spec?.node === "string" && typeof spec.cidr === "string" ? [{ node: spec.node, cidr: spec.cidr }] : [];
-          });
-        this.apiServer = await startApiServer({ namespaces, validate: clusterNetworkAdmission(recorded), ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
+        this.apiServer = await startApiServer({ namespaces, validate: clusterNetworkAdmission(() => recordedBlocksIn(this.apiServer)), ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
         // kfc reads KUBECONFIG on every request: the controller, agents and kubelet of this process use it.
         process.env["KUBECONFIG"] = this.apiServer.kubeconfigPath;
       }
