@@ -334,6 +334,15 @@ describe("controller passes: durable IPAM (blocks recorded in BlockAffinities)",
     expect(blocksOf(h)).toEqual(FIRST);
   });
 
+  it("a NodeNetwork deleted while no watch saw it is written again once a relist finds it gone", async () => {
+    const h = await readyCluster();
+    h.kube.unseen(() => h.kube.remove("NodeNetwork", { name: "n3" }));
+    expect(await h.pass()).toEqual([]); // the cache still has it
+    await h.controller.relistAll();
+    expect(await h.pass()).toEqual(["apply NodeNetwork/n3", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
+    expect(blocksOf(h)).toEqual(FIRST);
+  });
+
   it("a ClusterNetwork deleted and re-created (its garbage collection deleting every NodeNetwork) finds every node's block again, also across a controller restart", async () => {
     const h = await readyCluster();
     const oldUid = h.kube.peek("ClusterNetwork", CN)?.metadata?.uid;

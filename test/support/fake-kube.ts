@@ -44,6 +44,7 @@ export class FakeKube implements KubeClient {
   private readonly objects = new Map<KubeKind, Map<string, KObj>>();
   private readonly watchers = new Set<{ kind: KubeKind; name?: string; onEvent: WatchHandler }>();
   private readonly faults: { verb: Verb; kind: KubeKind; status: number; times: number }[] = [];
+  private muted = false;
   /** Every call the daemon made, in order. */
   readonly calls: FakeCall[] = [];
 
@@ -72,6 +73,16 @@ export class FakeKube implements KubeClient {
     this.bucket(kind).delete(keyOf(ref));
     const gone = { ...clone(cur), metadata: { ...cur.metadata, resourceVersion: String(++this.rv) } } as KObj;
     this.emit(kind, "DELETED", gone);
+  }
+
+  /** Runs `fn` with no watch event delivered: a change the daemon's watches miss (only a relist finds it). */
+  unseen(fn: () => void): void {
+    this.muted = true;
+    try {
+      fn();
+    } finally {
+      this.muted = false;
+    }
   }
 
   /** The stored object (a copy), or undefined. */
@@ -211,6 +222,7 @@ export class FakeKube implements KubeClient {
   }
 
   private emit(kind: KubeKind, phase: Phase, obj: KObj): void {
+    if (this.muted) return;
     for (const w of [...this.watchers]) if (w.kind === kind && (w.name === undefined || w.name === obj.metadata?.name)) w.onEvent(phase, clone(obj));
   }
 }
