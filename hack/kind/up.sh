@@ -39,7 +39,7 @@ kind load docker-image "$IMAGE" --name "$CLUSTER"
 
 step "CRDs"
 kubectl apply -f crds/
-kubectl wait --for condition=established --timeout=60s crd/clusternetworks.switchyard.dev crd/nodenetworks.switchyard.dev
+kubectl wait --for condition=established --timeout=60s crd/clusternetworks.switchyard.dev crd/nodenetworks.switchyard.dev crd/blockaffinities.switchyard.dev
 
 step "Pepr module (ClusterNetwork admission webhook)"
 if [ ! -s dist/pepr-module-switchyard.yaml ]; then bash hack/pepr-build.sh; fi

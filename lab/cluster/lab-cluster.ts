@@ -15,10 +15,10 @@
 import { GenericKind, K8s, kind } from "kubernetes-fluent-client";
 import type { Mode } from "../../src/api/cluster-network";
 import { formatDiagnostic } from "../../src/api/diagnostics";
-import { validateClusterNetwork, validateClusterNetworkUpdate } from "../../src/api/validate-cluster-network";
+import { validateClusterNetwork, validateClusterNetworkUpdate, validateRecordedBlocks, type RecordedBlock } from "../../src/api/validate-cluster-network";
 import { waitFor } from "../../src/base/wait";
 import { mapBounded } from "../../src/base/limit";
-import { ClusterNetworkGVK, NodeNetworkGVK } from "../../src/kube/kinds";
+import { BlockAffinityGVK, ClusterNetworkGVK, NodeNetworkGVK } from "../../src/kube/kinds";
 import { WATCHED, type KObj, type WatchedKind } from "../../src/kube/store";
 import type { Protocol } from "../../src/model/cluster";
 import { startApiServer, type AdmissionHook, type ApiServer } from "../apiserver";
@@ -151,12 +151,27 @@ type NnObject = {
 export const LAB_BASE_NAMESPACES = ["default", "kube-system", "switchyard-system"];
 const DEFAULT_PORTS: readonly LabPodPort[] = [{ port: 80, protocol: "TCP", name: "http" }];
 
-/** The admission rules of the Pepr module, as the emulator's validating hook. */
-export const clusterNetworkAdmission: AdmissionHook = (req) => {
-  if (req.kind.kind !== "ClusterNetwork") return { allowed: true };
-  const d = req.operation === "UPDATE" ? validateClusterNetworkUpdate(req.oldObject, req.object) : validateClusterNetwork(req.object);
-  return d.length > 0 ? { allowed: false, message: d.map(formatDiagnostic).join("; ") } : { allowed: true };
-};
+/**
+ * The admission rules of the Pepr module, as the emulator's validating hook, with the rule a real cluster's
+ * ValidatingAdmissionPolicy switchyard-block-affinities adds: pools and block size keep every block the
+ * BlockAffinities (`recorded`) hold, on create too (a re-created ClusterNetwork).
+ */
+export function clusterNetworkAdmission(recorded: () => readonly RecordedBlock[] = () => []): AdmissionHook {
+  return (req) => {
+    if (req.kind.kind !== "ClusterNetwork") return { allowed: true };
+    const blocks = recorded();
+    const d = req.operation === "UPDATE" ? validateClusterNetworkUpdate(req.oldObject, req.object, blocks) : [...validateClusterNetwork(req.object), ...validateRecordedBlocks(req.object, blocks)];
+    return d.length > 0 ? { allowed: false, message: d.map(formatDiagnostic).join("; ") } : { allowed: true };
+  };
+}
+
+/** The blocks the emulator's BlockAffinities record (none before the server runs). */
+export function recordedBlocksIn(server: ApiServer | undefined): RecordedBlock[] {
+  return (server?.store.list(`${BlockAffinityGVK.group}/${BlockAffinityGVK.version}`, BlockAffinityGVK.kind) ?? []).flatMap((o) => {
+    const spec = o["spec"] as { node?: unknown; cidr?: unknown } | undefined;
+    return typeof spec?.node === "string" && typeof spec.cidr === "string" ? [{ node: spec.node, cidr: spec.cidr }] : [];
+  });
+}
 
 function errorText(e: unknown): string {
   const err = e as { message?: string; data?: { message?: string } | string; status?: number };
@@ -188,6 +203,7 @@ async function listKind(k: WatchedKind): Promise<KObj[]> {
   const api =
     k === "ClusterNetwork" ? K8s(GenericKind, { kindOverride: ClusterNetworkGVK })
     : k === "NodeNetwork" ? K8s(GenericKind, { kindOverride: NodeNetworkGVK })
+    : k === "BlockAffinity" ? K8s(GenericKind, { kindOverride: BlockAffinityGVK })
     : k === "Node" ? K8s(kind.Node)
     : k === "Pod" ? K8s(kind.Pod)
     : k === "Namespace" ? K8s(kind.Namespace)
@@ -320,7 +336,7 @@ export class LabCluster {
         this.kubeServer = await startKubeControlPlane({ runDir: lab.runDir, binDir, progress: this.progress, ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
         process.env["KUBECONFIG"] = this.kubeServer.kubeconfigPath;
       } else {
-        this.apiServer = await startApiServer({ namespaces, validate: clusterNetworkAdmission, ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
+        this.apiServer = await startApiServer({ namespaces, validate: clusterNetworkAdmission(() => recordedBlocksIn(this.apiServer)), ...(o.kubeconfigPath ? { kubeconfigPath: o.kubeconfigPath } : {}) });
         // kfc reads KUBECONFIG on every request: the controller, agents and kubelet of this process use it.
         process.env["KUBECONFIG"] = this.apiServer.kubeconfigPath;
       }

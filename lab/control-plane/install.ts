@@ -75,7 +75,7 @@ export async function installSwitchyard(kube: KubeControlPlane, o: InstallOption
   const t0 = Date.now();
 
   await kubectlOk(kube, ["apply", "--server-side", "--field-manager=switchyard-install", "-f", packagePath("crds")]);
-  await kubectlOk(kube, ["wait", "--for=condition=Established", "--timeout=60s", "crd/clusternetworks.switchyard.dev", "crd/nodenetworks.switchyard.dev"]);
+  await kubectlOk(kube, ["wait", "--for=condition=Established", "--timeout=60s", "crd/clusternetworks.switchyard.dev", "crd/nodenetworks.switchyard.dev", "crd/blockaffinities.switchyard.dev"]);
   await kubectlOk(kube, ["apply", "--server-side", "--field-manager=switchyard-install", "-f", packagePath("deploy", "namespace.yaml"), "-f", packagePath("deploy", "rbac.yaml"), "-f", packagePath("deploy", "admission-policies.yaml")]);
   const namespaces = [...new Set(o.namespaces)].filter((n) => n !== "default" && n !== "kube-system");
   await kubectlOk(kube, ["apply", "--server-side", "--field-manager=switchyard-install", "-f", "-"], asList(namespaces.map((name) => ({ apiVersion: "v1", kind: "Namespace", metadata: { name } }))));

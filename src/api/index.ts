@@ -2,6 +2,7 @@
 export * from "./common";
 export * from "./cluster-network";
 export * from "./node-network";
+export * from "./block-affinity";
 export * from "./diagnostics";
 export * from "./ipv4";
 export * from "./validate-cluster-network";

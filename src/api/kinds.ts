@@ -13,6 +13,7 @@ export interface ResourceKind {
 
 export const CLUSTER_NETWORK: ResourceKind = { group: API_GROUP, version: API_VERSION, kind: "ClusterNetwork", plural: "clusternetworks", singular: "clusternetwork", shortNames: ["cn", "cnet"] };
 export const NODE_NETWORK: ResourceKind = { group: API_GROUP, version: API_VERSION, kind: "NodeNetwork", plural: "nodenetworks", singular: "nodenetwork", shortNames: ["nn", "nnet"] };
+export const BLOCK_AFFINITY: ResourceKind = { group: API_GROUP, version: API_VERSION, kind: "BlockAffinity", plural: "blockaffinities", singular: "blockaffinity", shortNames: ["ba"] };
 
 /** Group, version, kind and plural: what Kubernetes clients (kfc's kindOverride, Pepr's bindings) name a kind by. */
 export interface GroupVersionKind {
@@ -26,3 +27,4 @@ const gvkOf = (k: ResourceKind): GroupVersionKind => ({ group: k.group, version:
 
 export const ClusterNetworkGVK = gvkOf(CLUSTER_NETWORK);
 export const NodeNetworkGVK = gvkOf(NODE_NETWORK);
+export const BlockAffinityGVK = gvkOf(BLOCK_AFFINITY);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { validateClusterNetwork, validateClusterNetworkUpdate, parseClusterNetwork } from "./validate-cluster-network";
+import { validateClusterNetwork, validateClusterNetworkUpdate, validateRecordedBlocks, parseClusterNetwork } from "./validate-cluster-network";
 import { base, allocated, FORBIDDEN_UPDATES, INVALID } from "../../test/fixtures/cluster-networks";
 
 const SAMPLES = join(import.meta.dirname, "..", "..", "samples");
@@ -64,6 +64,33 @@ describe("validateClusterNetworkUpdate: forbidden updates", () => {
   it("allows rolling back to the source mode during a migration", () => {
     const old = { ...base({ mode: "bgp", bgp: {} }), status: { migration: { phase: "Canary", from: "vxlan", to: "bgp" } } };
     expect(validateClusterNetworkUpdate(old, base({ mode: "vxlan" }))).toEqual([]);
+  });
+});
+
+describe("the podCIDRs/blockSize guard on the recorded blocks (BlockAffinities), status or not", () => {
+  const recorded = [
+    { node: "n1", cidr: "10.244.0.0/26" },
+    { node: "n2", cidr: "10.244.0.64/26" },
+  ];
+  const noStatus = () => base({ podCIDRs: ["10.244.0.0/16"], blockSize: 26 });
+  it("refuses a block size change on an update whose old object has no status", () => {
+    const d = validateClusterNetworkUpdate(noStatus(), base({ podCIDRs: ["10.244.0.0/16"], blockSize: 24 }), recorded);
+    expect(d).toEqual([expect.objectContaining({ path: "spec.blockSize" })]);
+    expect(d[0]!.message).toContain("10.244.0.0/26 (node n1), 10.244.0.64/26 (node n2)");
+  });
+  it("refuses, on create, a re-created ClusterNetwork whose pools leave out a held block", () => {
+    const d = validateRecordedBlocks(base({ podCIDRs: ["10.245.0.0/16"], blockSize: 26 }), recorded);
+    expect(d).toEqual([expect.objectContaining({ path: "spec.podCIDRs" })]);
+    expect(d[0]!.message).toContain("lie outside 10.245.0.0/16");
+  });
+  it("accepts the same pools, an appended pool, a wider pool that still holds every block, and no records at all", () => {
+    expect(validateRecordedBlocks(noStatus(), recorded)).toEqual([]);
+    expect(validateRecordedBlocks(base({ podCIDRs: ["10.244.0.0/16", "10.250.0.0/16"], blockSize: 26 }), recorded)).toEqual([]);
+    expect(validateRecordedBlocks(base({ podCIDRs: ["10.244.0.0/14"], blockSize: 26 }), recorded)).toEqual([]);
+    expect(validateClusterNetworkUpdate(noStatus(), base({ podCIDRs: ["10.96.0.0/12"], blockSize: 24 }), [])).toEqual([]);
+  });
+  it("reads the default block size (26) when the spec leaves it out", () => {
+    expect(validateRecordedBlocks(base({ podCIDRs: ["10.244.0.0/16"], blockSize: undefined }), recorded)).toEqual([]);
   });
 });
 

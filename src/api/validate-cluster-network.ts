@@ -253,6 +253,48 @@ export function validateClusterNetwork(obj: unknown): Diagnostic[] {
   return out;
 }
 
+/** A node's block as its BlockAffinity records it. */
+export interface RecordedBlock {
+  readonly node: string;
+  readonly cidr: string;
+}
+
+/**
+ * The pools and block size must keep every recorded block a block of theirs. Why on the recorded blocks
+ * and not the old object's status: they outlive the ClusterNetwork, so this holds also on an update that
+ * finds no status yet and on the create that re-creates a deleted ClusterNetwork, where a different pool
+ * or block size would hand addresses in use on one node to pods on another.
+ */
+export function validateRecordedBlocks(obj: unknown, recorded: readonly RecordedBlock[]): Diagnostic[] {
+  if (!isObj(obj) || !isObj(obj["spec"]) || recorded.length === 0) return [];
+  const spec = obj["spec"];
+  const pools = (Array.isArray(spec["podCIDRs"]) ? spec["podCIDRs"] : []).map((c) => (typeof c === "string" ? parseCidr(c) : undefined)).filter((c): c is Cidr => c !== undefined);
+  const blockSize = typeof spec["blockSize"] === "number" ? spec["blockSize"] : 26;
+  const wrongSize: RecordedBlock[] = [];
+  const outside: RecordedBlock[] = [];
+  for (const r of [...recorded].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))) {
+    const c = parseCidr(r.cidr);
+    if (!c) continue;
+    if (c.prefix !== blockSize) wrongSize.push(r);
+    else if (!pools.some((p) => p.prefix <= c.prefix && cidrsOverlap(p, c))) outside.push(r);
+  }
+  const list = (rs: RecordedBlock[]): string => `${rs.slice(0, 5).map((r) => `${r.cidr} (node ${r.node})`).join(", ")}${rs.length > 5 ? `, and ${rs.length - 5} more` : ""}`;
+  const out: Diagnostic[] = [];
+  if (wrongSize.length > 0) {
+    out.push({
+      path: "spec.blockSize",
+      message: `cannot be ${blockSize}: nodes hold blocks of another size, recorded in BlockAffinity objects that outlive this ClusterNetwork: ${list(wrongSize)}. Keep the block size they were allocated with; a block is released when its node is deleted.`,
+    });
+  }
+  if (outside.length > 0) {
+    out.push({
+      path: "spec.podCIDRs",
+      message: `must still contain every block nodes hold, recorded in BlockAffinity objects that outlive this ClusterNetwork: ${list(outside)} lie outside ${pools.map(formatCidr).join(", ") || "the pools"}. Keep the pools they came from (appending a CIDR is fine); a block is released when its node is deleted.`,
+    });
+  }
+  return out;
+}
+
 const ACTIVE_MIGRATION = new Set<string>(MIGRATION_PHASES.filter((p) => !["Completed", "RolledBack", "Failed", "Blocked"].includes(p)));
 
 /** Allocated blocks, as recorded in the old object's status by the controller. */
@@ -266,10 +308,11 @@ function allocatedBlocks(old: Obj): number {
 
 /**
  * Validates an update: the new object on its own, plus the rules that depend on the old one.
- * `podCIDRs` and `blockSize` are fixed once blocks are allocated; a `mode` change is allowed and starts a migration.
+ * `podCIDRs` and `blockSize` are fixed once blocks are allocated (as the old status counts them, and as
+ * `recorded`, the BlockAffinities, say: see validateRecordedBlocks); a `mode` change is allowed and starts a migration.
  */
-export function validateClusterNetworkUpdate(oldObj: unknown, newObj: unknown): Diagnostic[] {
-  const out = validateClusterNetwork(newObj);
+export function validateClusterNetworkUpdate(oldObj: unknown, newObj: unknown, recorded: readonly RecordedBlock[] = []): Diagnostic[] {
+  const out = [...validateClusterNetwork(newObj), ...validateRecordedBlocks(newObj, recorded)];
   if (!isObj(oldObj) || !isObj(newObj)) return out;
   const oldSpec = isObj(oldObj["spec"]) ? oldObj["spec"] : {};
   const newSpec = isObj(newObj["spec"]) ? newObj["spec"] : {};
@@ -295,7 +338,7 @@ export function validateClusterNetworkUpdate(oldObj: unknown, newObj: unknown): 
     if (oldB !== newB) {
       out.push({
         path: "spec.blockSize",
-        message: `cannot change from ${String(oldB)} to ${String(newB)}: ${blocks} node block(s) of /${String(oldB)} are allocated and in use. To use another block size, create a new ClusterNetwork for a new cluster, or delete and recreate this one in a maintenance window (every pod gets a new address).`,
+        message: `cannot change from ${String(oldB)} to ${String(newB)}: ${blocks} node block(s) of /${String(oldB)} are allocated and in use. To use another block size, create a new cluster: blocks are recorded in BlockAffinity objects that outlive this ClusterNetwork, and a block is released only when its node is deleted.`,
       });
     }
   }

@@ -20,8 +20,10 @@ export interface ClusterPlanInput {
   readonly namespaces: readonly NamespaceInfo[];
   readonly pods: readonly PodInfo[];
   readonly policies: readonly unknown[];
-  /** Blocks recorded before (from the published NodeNetworks): a node keeps its block. */
+  /** Blocks the published NodeNetworks carry: a hint for nodes that hold no block yet (see allocateBlocks). */
   readonly previousBlocks: Readonly<Record<string, string>>;
+  /** The allocation as recorded in BlockAffinity objects (node -> block), the source of truth: a node keeps its block. */
+  readonly heldBlocks?: Readonly<Record<string, string>>;
   /** The mode each node sends with now; nodes not listed send with `defaultMode`. */
   readonly nodeModes?: Readonly<Record<string, Mode>>;
   /** The mode nodes not in nodeModes send with (the active mode; spec.mode outside migrations). */
@@ -136,8 +138,8 @@ export function healthTargets(self: string, peers: readonly { name: string; addr
 export function compileClusterPlans(input: ClusterPlanInput): ClusterPlans {
   const diagnostics: PlanDiagnostic[] = [];
   const nodeNames = input.nodes.map((n) => n.name).sort();
-  const alloc = allocateBlocks(input.spec.podCIDRs, input.spec.blockSize, nodeNames, input.previousBlocks);
-  for (const d of alloc.diagnostics) diagnostics.push({ node: d.node, reason: "PoolExhausted", message: d.message });
+  const alloc = allocateBlocks(input.spec.podCIDRs, input.spec.blockSize, nodeNames, input.previousBlocks, input.heldBlocks);
+  for (const d of alloc.diagnostics) diagnostics.push({ node: d.node, reason: d.reason, message: d.message });
 
   const defaultMode = input.defaultMode ?? input.spec.mode;
   const modeOf = (n: string): Mode => input.nodeModes?.[n] ?? defaultMode;

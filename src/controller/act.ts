@@ -8,6 +8,7 @@ import { mapBounded } from "../base/limit";
 import type { Logger } from "../base/log";
 import { shortHash } from "../model/names";
 import { describeError, statusOf, type KubeClient } from "../kube/client";
+import { BLOCK_IN_USE_FINALIZER } from "../api/block-affinity";
 import type { ClusterStore } from "../kube/store";
 import type { ControllerMetrics } from "./metrics";
 import { clearControlPatch, type EventNote, type FollowUpDecision, type InvalidSpecDecision, type PlanWrite, type PlanWritesDecision } from "./decide";
@@ -135,6 +136,23 @@ async function writePlan(w: PlanWrite, ctx: ActContext): Promise<void> {
   ctx.counters.publishes++;
 }
 
+/**
+ * Records a block in its BlockAffinity. One that exists already (a create our cache had not seen yet)
+ * must record the same block; one recording another block ends the pass, which compiles again from it.
+ */
+async function recordBlock(a: PlanWritesDecision["affinities"][number], ctx: ActContext): Promise<void> {
+  try {
+    await ctx.client.create("BlockAffinity", a.create);
+    ctx.metrics.writes.inc({ kind: "BlockAffinity", verb: "create" });
+  } catch (e) {
+    if (statusOf(e) !== 409) throw e;
+    const live = await ctx.client.get("BlockAffinity", { name: a.node });
+    const cidr = (live?.["spec"] as { cidr?: string } | undefined)?.cidr;
+    if (cidr !== a.cidr) throw new Error(`node ${a.node} holds block ${cidr ?? "?"} (BlockAffinity ${a.node}), not ${a.cidr}: compiling again from the recorded allocation`);
+  }
+  ctx.state.recordedBlocks.set(a.node, a.cidr);
+}
+
 /** What the plan writes leave for the follow-up: when the oldest change they carry was seen; the control to consume. */
 export interface PlansWritten {
   readonly seenAt: number;
@@ -151,6 +169,9 @@ export async function actOnPlanWrites(d: PlanWritesDecision, ctx: ActContext): P
   if (d.wakeAt !== undefined) ctx.wakeAt(d.wakeAt);
   await recordEvents(cn, d.podMtu.events, ctx);
   const seenAt = Math.min(d.oldestChangeSeenAt ?? Infinity, ctx.now());
+  // Every block is recorded before any plan carries it: a NodeNetwork deleted, or a ClusterNetwork
+  // re-created, finds the allocation in its own objects.
+  await mapBounded(d.affinities, PUBLISH_CONCURRENCY, (a) => recordBlock(a, ctx));
   for (const [node, hash] of d.confirmed) ctx.state.published.set(node, hash);
   if (d.missingBody !== undefined) {
     // Compile afresh on the retry.
@@ -179,6 +200,22 @@ export async function actOnFollowUp(d: FollowUpDecision, sent: PlansWritten, ctx
     counters.deletes++;
     metrics.writes.inc({ kind: "NodeNetwork", verb: "delete" });
     log.info({ node: name }, "deleted the plan of a node that is gone");
+  }
+  for (const r of d.releases) {
+    // Delete first: with the finalizer on, the record stays (terminating, still held) until the finalizer
+    // goes, so a crash between the two writes leaves a held block for the next pass, never a lost one.
+    if (!r.terminating) await ctx.client.delete("BlockAffinity", { name: r.node });
+    if (r.finalizers.includes(BLOCK_IN_USE_FINALIZER)) {
+      await ctx.client.patch("BlockAffinity", { name: r.node }, [
+        { op: "test", path: "/metadata/finalizers", value: r.finalizers },
+        { op: "replace", path: "/metadata/finalizers", value: r.finalizers.filter((f) => f !== BLOCK_IN_USE_FINALIZER) },
+      ]).catch((e: unknown) => {
+        if (statusOf(e) !== 404) throw e;
+      });
+    }
+    state.recordedBlocks.delete(r.node);
+    metrics.writes.inc({ kind: "BlockAffinity", verb: "delete" });
+    log.info({ node: r.node, block: r.cidr }, "released the block of a node that is gone");
   }
   if (d.published.size > 0) {
     state.pendingDelays.push({ seenAt: sent.seenAt, targets: d.published });

@@ -141,9 +141,9 @@ describe("controller passes: publishing", () => {
     expect(kube.callsOf("apply", "NodeNetwork").map((c) => c.name)).toEqual(["n1"]);
   });
 
-  it("first pass: one server-side apply per node, owned by the ClusterNetwork, then an event and the status", async () => {
+  it("first pass: each block recorded in its BlockAffinity, then one server-side apply per node, owned by the ClusterNetwork, then an event and the status", async () => {
     const h = await cluster();
-    expect(await h.pass()).toEqual(["apply NodeNetwork/n1", "apply NodeNetwork/n2", "apply NodeNetwork/n3", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
+    expect(await h.pass()).toEqual(["create BlockAffinity/n1", "create BlockAffinity/n2", "create BlockAffinity/n3", "apply NodeNetwork/n1", "apply NodeNetwork/n2", "apply NodeNetwork/n3", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
     const cn = h.kube.peek("ClusterNetwork", CN)!;
     const body = h.kube.callsOf("apply", "NodeNetwork")[0]!.body as { metadata: Record<string, unknown>; spec: { nodeName: string; mode: string; block: string; clusterNetwork: string } };
     expect(body.metadata).toEqual({
@@ -152,6 +152,13 @@ describe("controller passes: publishing", () => {
       ownerReferences: [{ apiVersion: "switchyard.dev/v1alpha1", kind: "ClusterNetwork", name: "default", uid: cn.metadata?.uid, controller: true }],
     });
     expect(body.spec).toMatchObject({ nodeName: "n1", clusterNetwork: "default", mode: "vxlan", block: "10.244.0.0/24" });
+    // The allocation's record: no owner (the ClusterNetwork's garbage collection must not take it), a finalizer.
+    expect(h.kube.callsOf("create", "BlockAffinity")[0]!.body).toEqual({
+      apiVersion: "switchyard.dev/v1alpha1",
+      kind: "BlockAffinity",
+      metadata: { name: "n1", finalizers: ["switchyard.dev/block-in-use"] },
+      spec: { node: "n1", cidr: "10.244.0.0/24", clusterNetwork: "default" },
+    });
     const event = h.kube.callsOf("create", "Event")[0]!.body as Record<string, unknown>;
     expect(event).toMatchObject({ reason: "PlansPublished", type: "Normal", message: "published new plans for 3 node(s): n1, n2, n3", involvedObject: { kind: "ClusterNetwork", name: "default" }, firstTimestamp: "2030-01-01T00:00:00.000Z" });
     expect(h.controller.counters).toEqual({ publishes: 3, deletes: 0, statusWrites: 1, passes: 1, events: 1 });
@@ -172,7 +179,7 @@ describe("controller passes: publishing", () => {
     const h = await readyCluster();
     h.kube.upsert("Node", nodeObject("n4"));
     // Every node's plan gains the new peer; the new node gets its first plan and the next free block.
-    expect(await h.pass()).toEqual(["apply NodeNetwork/n1", "apply NodeNetwork/n2", "apply NodeNetwork/n3", "apply NodeNetwork/n4", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
+    expect(await h.pass()).toEqual(["create BlockAffinity/n4", "apply NodeNetwork/n1", "apply NodeNetwork/n2", "apply NodeNetwork/n3", "apply NodeNetwork/n4", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
     expect(h.plan("n4")).toMatchObject({ block: "10.244.3.0/24" });
     h.agentsApply(["n1", "n2", "n3", "n4"]);
     await h.pass();
@@ -320,10 +327,102 @@ describe("controller passes: garbage collection", () => {
     // n4 stays, but loses its underlay annotation: no plan for it now, yet its node exists.
     h.kube.upsert("Node", unannotatedNodeObject("n4", "192.168.10.14"));
     const writes = await h.pass();
-    expect(writes.filter((w) => w.startsWith("delete"))).toEqual(["delete NodeNetwork/n3"]);
+    expect(writes.filter((w) => w.startsWith("delete"))).toEqual(["delete NodeNetwork/n3", "delete BlockAffinity/n3"]);
     expect(h.kube.all("NodeNetwork").map((o) => o.metadata?.name).sort()).toEqual(["n1", "n2", "n4"]);
+    // n4's node exists: it keeps its block although it has no plan now.
+    expect(h.kube.all("BlockAffinity").map((o) => o.metadata?.name).sort()).toEqual(["n1", "n2", "n4"]);
     expect(h.controller.counters.deletes).toBe(1);
     expect(h.status().nodes).toEqual({ desired: 2, realized: 0 });
+  });
+});
+
+describe("controller passes: durable IPAM (blocks recorded in BlockAffinities)", () => {
+  const blocksOf = (h: { kube: FakeKube }): Record<string, string | undefined> =>
+    Object.fromEntries(h.kube.all("NodeNetwork").map((o) => [o.metadata?.name ?? "", (o["spec"] as { block?: string }).block]));
+  const heldOf = (h: { kube: FakeKube }): Record<string, string> =>
+    Object.fromEntries(h.kube.all("BlockAffinity").map((o) => [o.metadata?.name ?? "", (o["spec"] as { cidr: string }).cidr]));
+  const FIRST = { n1: "10.244.0.0/24", n2: "10.244.1.0/24", n3: "10.244.2.0/24" };
+
+  it("a deleted NodeNetwork is republished by the next pass, with the same block, although a new node sorts before it", async () => {
+    const h = await readyCluster();
+    expect(heldOf(h)).toEqual(FIRST);
+    // n1's plan is deleted (by hand, or a garbage collection) while n0 joins: with blocks kept only in
+    // NodeNetworks, n0 took n1's block; with a stale publish cache, n1's plan never came back at all.
+    h.kube.remove("NodeNetwork", { name: "n1" });
+    h.kube.upsert("Node", nodeObject("n0", { ip: "192.168.10.10" }));
+    const writes = await h.pass();
+    expect(writes).toContain("apply NodeNetwork/n1");
+    expect(writes).toContain("create BlockAffinity/n0");
+    expect(blocksOf(h)).toEqual({ ...FIRST, n0: "10.244.3.0/24" });
+    expect(heldOf(h)).toEqual({ ...FIRST, n0: "10.244.3.0/24" });
+  });
+
+  it("a deleted NodeNetwork alone is written again at once (the publish cache forgets it on the DELETED event)", async () => {
+    const h = await readyCluster();
+    h.kube.remove("NodeNetwork", { name: "n2" });
+    expect(await h.pass()).toEqual(["apply NodeNetwork/n2", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
+    expect(blocksOf(h)).toEqual(FIRST);
+  });
+
+  it("a NodeNetwork deleted while no watch saw it is written again once a relist finds it gone", async () => {
+    const h = await readyCluster();
+    h.kube.unseen(() => h.kube.remove("NodeNetwork", { name: "n3" }));
+    expect(await h.pass()).toEqual([]); // the cache still has it
+    await h.controller.relistAll();
+    expect(await h.pass()).toEqual(["apply NodeNetwork/n3", "event PlansPublished", "patchStatus ClusterNetwork/default"]);
+    expect(blocksOf(h)).toEqual(FIRST);
+  });
+
+  it("a ClusterNetwork deleted and re-created (its garbage collection deleting every NodeNetwork) finds every node's block again, also across a controller restart", async () => {
+    const h = await readyCluster();
+    const oldUid = h.kube.peek("ClusterNetwork", CN)?.metadata?.uid;
+    h.kube.remove("ClusterNetwork", CN);
+    for (const n of h.names) h.kube.remove("NodeNetwork", { name: n }); // what the garbage collector does
+    expect(await h.pass()).toEqual([]);
+    expect(heldOf(h)).toEqual(FIRST); // the records are nobody's garbage
+    await h.restart(); // a controller starting now has only the BlockAffinities to go by
+    h.kube.upsert("Node", nodeObject("n0", { ip: "192.168.10.10" }));
+    h.kube.upsert("ClusterNetwork", clusterNetworkObject()); // a new object: new uid, empty status
+    const uid = h.kube.peek("ClusterNetwork", CN)?.metadata?.uid;
+    expect(uid).not.toBe(oldUid);
+    await h.pass();
+    expect(blocksOf(h)).toEqual({ ...FIRST, n0: "10.244.3.0/24" });
+    expect(h.kube.all("NodeNetwork").every((o) => o.metadata?.ownerReferences?.[0]?.uid === uid)).toBe(true);
+  });
+
+  it("a deleted node's block is released once no pod holds an address in it, and then goes to the next node", async () => {
+    const h = await readyCluster();
+    h.kube.upsert("Pod", podObject("default", "left-behind", "n2", { ip: "10.244.1.5" }));
+    await h.pass();
+    h.kube.remove("Node", { name: "n2" });
+    // The plan goes; the block stays while a pod of the deleted node still has an address in it.
+    const writes = await h.pass();
+    expect(writes.filter((w) => w.includes("n2"))).toEqual(["delete NodeNetwork/n2"]);
+    h.kube.upsert("Node", nodeObject("n4"));
+    await h.pass();
+    expect(heldOf(h)).toEqual({ ...FIRST, n4: "10.244.3.0/24" });
+    // The pod is gone (its garbage collector ran): the block is released, finalizer and all.
+    h.kube.remove("Pod", { name: "left-behind", namespace: "default" });
+    expect((await h.pass()).filter((w) => w.includes("BlockAffinity"))).toEqual(["delete BlockAffinity/n2", "patch BlockAffinity/n2"]);
+    expect(h.kube.peek("BlockAffinity", { name: "n2" })).toBeUndefined();
+    h.kube.upsert("Node", nodeObject("n5"));
+    await h.pass();
+    expect(heldOf(h)).toEqual({ n1: FIRST.n1, n3: FIRST.n3, n4: "10.244.3.0/24", n5: "10.244.1.0/24" });
+  });
+
+  it("a BlockAffinity deleted while its node exists waits (the finalizer) and its block stays the node's", async () => {
+    const h = await readyCluster();
+    await h.kube.delete("BlockAffinity", { name: "n1" }); // as `kubectl delete blockaffinity n1` would
+    expect(h.kube.peek("BlockAffinity", { name: "n1" })?.metadata?.deletionTimestamp).toBeDefined();
+    h.kube.remove("NodeNetwork", { name: "n1" });
+    h.kube.upsert("Node", nodeObject("n0", { ip: "192.168.10.10" }));
+    const writes = await h.pass();
+    expect(writes.filter((w) => w.includes("BlockAffinity"))).toEqual(["create BlockAffinity/n0"]);
+    expect(blocksOf(h)).toEqual({ ...FIRST, n0: "10.244.3.0/24" });
+    // Once the node is gone, the terminating record is released: only the finalizer is left to remove.
+    h.kube.remove("Node", { name: "n1" });
+    expect((await h.pass()).filter((w) => w.includes("n1"))).toEqual(["delete NodeNetwork/n1", "patch BlockAffinity/n1"]);
+    expect(h.kube.peek("BlockAffinity", { name: "n1" })).toBeUndefined();
   });
 });
 

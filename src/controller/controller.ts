@@ -83,6 +83,7 @@ export class Controller {
           if (leader) {
             // A new leader starts from what is in the API, not from what a previous holder wrote.
             this.state.published.clear();
+            this.state.recordedBlocks.clear();
             this.scheduler.trigger();
           }
         },
@@ -113,6 +114,7 @@ export class Controller {
   handleEvent(k: WatchedKind, phase: Phase, obj: KObj): void {
     const inputVersion = this.store.planInputVersion;
     const changed = this.store.apply(k, phase, obj, this.now());
+    if (changed && phase === "DELETED") this.forgetWritten(k, obj.metadata?.name ?? "");
     if (k === "NodeNetwork") this.observeRealization();
     // A ClusterNetwork event that moved no input (our own status write coming back) needs no pass.
     if (changed && (k !== "ClusterNetwork" || this.store.planInputVersion !== inputVersion)) this.scheduler.trigger();
@@ -125,6 +127,10 @@ export class Controller {
         const list = await this.client.list(k);
         const listRv = Number.parseInt(list.resourceVersion ?? "", 10);
         if (this.store.replaceAll(k, list.items, this.now(), Number.isFinite(listRv) ? listRv : undefined)) this.scheduler.trigger();
+        // Objects deleted while no watch ran: whatever we remember writing there is gone too (at worst an
+        // object of ours the list did not see yet is written once more).
+        if (k === "NodeNetwork") for (const name of [...this.state.published.keys()]) if (!this.store.caches.NodeNetwork.get(name)) this.forgetWritten(k, name);
+        if (k === "BlockAffinity") for (const name of [...this.state.recordedBlocks.keys()]) if (!this.store.caches.BlockAffinity.get(name)) this.forgetWritten(k, name);
       }),
     );
     this.observeRealization();
@@ -158,6 +164,19 @@ export class Controller {
     for (const w of this.watchers.splice(0)) w.close();
     this.scheduler.stop();
     await this.leader?.stop(opts.releaseLease ?? true);
+  }
+
+  /**
+   * An object of ours was deleted (by a user, or by the ClusterNetwork's garbage collection): what we
+   * remember writing there no longer is in the API, so the next pass writes it again instead of taking it
+   * for published (a stale cache here left a deleted NodeNetwork unpublished until the next relist).
+   */
+  private forgetWritten(k: WatchedKind, name: string): void {
+    if (k === "NodeNetwork") {
+      this.state.published.delete(name);
+      this.state.publishedSpecs.delete(name);
+    }
+    if (k === "BlockAffinity") this.state.recordedBlocks.delete(name);
   }
 
   /** Runs a pass at `at` even if nothing changes (migration timeouts and grace periods). */

@@ -8,7 +8,9 @@
 import type { ClusterNetworkStatus } from "../api/cluster-network";
 import type { Condition } from "../api/common";
 import type { NodeNetworkSpec } from "../api/node-network";
-import { NodeNetworkGVK } from "../api/kinds";
+import { BlockAffinityGVK, NodeNetworkGVK } from "../api/kinds";
+import { BLOCK_IN_USE_FINALIZER } from "../api/block-affinity";
+import { cidrContains, parseCidr, parseIPv4 } from "../api/ipv4";
 import { annotationPath, CLUSTER_NETWORK_LABEL, MIGRATION_CONTROL_ANNOTATION, POD_MTU_ANNOTATION } from "../api/annotations";
 import type { JsonPatchOp } from "../kube/client";
 import type { KObj } from "../kube/store";
@@ -31,6 +33,7 @@ export interface EventNote {
 export interface Memory {
   readonly published: ReadonlyMap<string, string>;
   readonly publishedSpecs: ReadonlyMap<string, NodeNetworkSpec>;
+  readonly recordedBlocks: ReadonlyMap<string, string>;
   readonly lastEvents: ReadonlyMap<string, string>;
   readonly lastStatusJson: string;
   readonly layoutPublished: { readonly key: string; readonly at: number } | undefined;
@@ -170,6 +173,19 @@ export function nodeNetworkObject(cn: ClusterNetworkRef, spec: NodeNetworkSpec):
   } as KObj;
 }
 
+/**
+ * A node's BlockAffinity as we create it: the record of its block, with no owner (the ClusterNetwork's
+ * garbage collection must not take it) and the finalizer that makes a deletion wait for the release.
+ */
+export function blockAffinityObject(cn: ClusterNetworkRef, node: string, cidr: string): KObj {
+  return {
+    apiVersion: `${BlockAffinityGVK.group}/${BlockAffinityGVK.version}`,
+    kind: "BlockAffinity",
+    metadata: { name: node, finalizers: [BLOCK_IN_USE_FINALIZER] },
+    spec: { node, cidr, clusterNetwork: cn.name },
+  } as KObj;
+}
+
 /** One node's plan write. */
 export interface PlanWrite {
   readonly node: string;
@@ -220,6 +236,8 @@ export interface PlanWritesDecision {
   readonly clearControl?: string;
   readonly wakeAt?: number;
   readonly podMtu: { readonly condition: ConditionNote; readonly events: readonly EventNote[] };
+  /** Blocks allocated this pass that no BlockAffinity records yet: created before any plan is written. */
+  readonly affinities: readonly { readonly node: string; readonly cidr: string; readonly create: KObj }[];
   /** Plans already in force (the NodeNetwork has the hash, or we wrote it): recorded as published, not written. */
   readonly confirmed: ReadonlyMap<string, string>;
   /** Changed plans, in node order; written several at a time. */
@@ -229,10 +247,15 @@ export interface PlanWritesDecision {
 }
 
 /** Everything written before the plans, and the plans: only those whose hash is not already in force. */
-export function decidePlanWrites(o: ClusterObservation, step: MigrationStepDecision, plans: CompiledPlans, memory: Pick<Memory, "published" | "publishedSpecs" | "lastEvents">): PlanWritesDecision {
+export function decidePlanWrites(o: ClusterObservation, step: MigrationStepDecision, plans: CompiledPlans, memory: Pick<Memory, "published" | "publishedSpecs" | "recordedBlocks" | "lastEvents">): PlanWritesDecision {
   const mtu = podMtuCondition(o, plans.mtus);
   const mtuNotes: EventNote[] = mtu.status === "True" ? [{ type: "Warning", reason: "PodMTUTooLarge", message: mtu.message }] : [];
   const [events = [], mtuEvents = []] = newEvents([step.events, mtuNotes], memory.lastEvents);
+  // The allocation is recorded before it is used: a NodeNetwork never carries a block no BlockAffinity holds.
+  const affinities = Object.entries(plans.blocks)
+    .filter(([node, cidr]) => o.affinities.get(node)?.cidr !== cidr && memory.recordedBlocks.get(node) !== cidr)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([node, cidr]) => ({ node, cidr, create: blockAffinityObject(o.clusterNetwork, node, cidr) }));
   const confirmed = new Map<string, string>();
   const writes: PlanWrite[] = [];
   let missingBody: string | undefined;
@@ -255,6 +278,7 @@ export function decidePlanWrites(o: ClusterObservation, step: MigrationStepDecis
     ...(o.control !== undefined ? { clearControl: o.control } : {}),
     ...(step.wakeAt !== undefined ? { wakeAt: step.wakeAt } : {}),
     podMtu: { condition: mtu, events: mtuEvents },
+    affinities,
     confirmed,
     writes: missingBody === undefined ? writes : [],
     ...(missingBody !== undefined ? { missingBody } : {}),
@@ -306,6 +330,8 @@ export interface FollowUpDecision {
   readonly clusterNetwork: ClusterNetworkRef;
   /** NodeNetworks whose node is gone (no Node object) and which have no plan, in store order. */
   readonly deletes: readonly string[];
+  /** BlockAffinities to release: their node is gone and no pod holds an address in the block. */
+  readonly releases: readonly { readonly node: string; readonly cidr: string; readonly finalizers: readonly string[]; readonly terminating: boolean }[];
   /** The plans written this pass (node -> hash): their implementation delay is measured once all are applied. */
   readonly published: ReadonlyMap<string, string>;
   /** The store input version the pass compiled: changes up to it are published. */
@@ -328,6 +354,28 @@ export interface FollowUpDecision {
 }
 
 /**
+ * The blocks that can be released: held by a node that is gone (no Node object, no plan) and holding no
+ * pod's address. Why wait for the pods: a deleted Node's pods stay in the API until their garbage
+ * collector (or kubelet) removes them, and while one holds an address of the block, handing the block to
+ * another node could give two pods one address. A node that still exists keeps its block, even when its
+ * BlockAffinity is being deleted: the finalizer holds that deletion until the node is gone.
+ */
+export function releasableBlocks(affinities: NodesSeen["affinities"], nodeObjects: ReadonlySet<string>, planned: ReadonlySet<string>, pods: readonly KObj[]): FollowUpDecision["releases"] {
+  const gone = [...affinities].filter(([node]) => !nodeObjects.has(node) && !planned.has(node));
+  if (gone.length === 0) return [];
+  const blocks = gone.map(([node, a]) => ({ node, a, cidr: parseCidr(a.cidr) }));
+  const inUse = new Set<string>();
+  for (const p of pods) {
+    const spec = p["spec"] as { hostNetwork?: boolean } | undefined;
+    const status = p["status"] as { phase?: string; podIP?: string; podIPs?: { ip?: string }[] } | undefined;
+    if (spec?.hostNetwork === true || status?.phase === "Succeeded" || status?.phase === "Failed") continue;
+    const ips = [status?.podIP, ...(status?.podIPs ?? []).map((x) => x.ip)].map((t) => (t ? parseIPv4(t) : undefined));
+    for (const b of blocks) if (b.cidr && ips.some((ip) => ip !== undefined && cidrContains(b.cidr!, ip))) inUse.add(b.node);
+  }
+  return blocks.filter((b) => b.cidr === undefined || !inUse.has(b.node)).map((b) => ({ node: b.node, cidr: b.a.cidr, finalizers: b.a.finalizers, terminating: b.a.terminating }));
+}
+
+/**
  * Once the plans are written: delete the plans of nodes that are gone, and the ClusterNetwork status from
  * realization, never from what was written: `after` is the cache as it is then (agents report while a
  * large cluster's plans are still being written).
@@ -342,6 +390,7 @@ export function decideFollowUp(
   now: number,
 ): FollowUpDecision {
   const deletes = [...after.nodeNetworks.keys()].filter((name) => !plans.hashes.has(name) && !after.nodeObjects.has(name));
+  const releases = releasableBlocks(after.affinities, after.nodeObjects, new Set(plans.hashes.keys()), o.pods);
   const nodes = written.writes.map((w) => w.node);
   const publishedNotes: EventNote[] = nodes.length > 0 ? [{ type: "Normal", reason: "PlansPublished", message: `published new plans for ${nodes.length} node(s): ${nodes.slice(0, 10).join(", ")}` }] : [];
   const { state, activeMode } = step.next;
@@ -370,6 +419,7 @@ export function decideFollowUp(
   return {
     clusterNetwork: o.clusterNetwork,
     deletes,
+    releases,
     published: new Map(written.writes.map((w) => [w.node, w.spec.planHash])),
     inputVersion: o.inputVersion,
     compile,

@@ -31,9 +31,18 @@ export interface NodeReport {
   readonly conditions: readonly { readonly type: string; readonly status: string; readonly message?: string }[];
 }
 
-/** The NodeNetworks (in store order) and the names of every Node object, ready or not. */
+/** A node's recorded block (its BlockAffinity). */
+export interface HeldBlock {
+  readonly cidr: string;
+  /** Someone asked to delete it: it stays held (the finalizer) until the controller releases it. */
+  readonly terminating: boolean;
+  readonly finalizers: readonly string[];
+}
+
+/** The NodeNetworks (in store order), the recorded blocks by node, and the names of every Node object, ready or not. */
 export interface NodesSeen {
   readonly nodeNetworks: ReadonlyMap<string, NodeReport>;
+  readonly affinities: ReadonlyMap<string, HeldBlock>;
   readonly nodeObjects: ReadonlySet<string>;
 }
 
@@ -96,10 +105,23 @@ function reportOf(nn: KObj): NodeReport {
   };
 }
 
-/** The NodeNetworks and Node names as the store holds them now (also read again once a pass's plans are written). */
+/** The BlockAffinities with a block, by name (the node's). */
+export function observeAffinities(store: ClusterStore): Map<string, HeldBlock> {
+  const out = new Map<string, HeldBlock>();
+  for (const o of store.caches.BlockAffinity.list()) {
+    const cidr = (o["spec"] as { cidr?: unknown } | undefined)?.cidr;
+    const name = o.metadata?.name;
+    if (typeof cidr !== "string" || !name) continue;
+    out.set(name, { cidr, terminating: o.metadata?.deletionTimestamp !== undefined && o.metadata.deletionTimestamp !== null, finalizers: o.metadata?.finalizers ?? [] });
+  }
+  return out;
+}
+
+/** The NodeNetworks, BlockAffinities and Node names as the store holds them now (also read again once a pass's plans are written). */
 export function observeNodes(store: ClusterStore): NodesSeen {
   return {
     nodeNetworks: new Map(store.caches.NodeNetwork.list().map((nn) => [nn.metadata?.name ?? "", reportOf(nn)])),
+    affinities: observeAffinities(store),
     nodeObjects: new Set(store.caches.Node.list().map((o) => o.metadata?.name ?? "")),
   };
 }

@@ -20,8 +20,10 @@ export interface MigrationPosition {
 export type CompiledPlans = {
   /** Every compile input except the recorded blocks: store input version, ClusterNetwork identity, layout. */
   readonly key: string;
-  /** The recorded blocks (from NodeNetworks) it was compiled with. */
+  /** The blocks NodeNetworks carried when it was compiled (hints for nodes that hold none). */
   readonly previousBlocks: Readonly<Record<string, string>>;
+  /** The blocks BlockAffinities held when it was compiled (the allocation's source of truth). */
+  readonly heldBlocks: Readonly<Record<string, string>>;
   /** The blocks it allocated. */
   readonly blocks: Readonly<Record<string, string>>;
   readonly hashes: ReadonlyMap<string, string>;
@@ -45,23 +47,30 @@ export interface CompileMemory {
 /** Every entry of `a` is in `b`. */
 const within = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean => Object.entries(a).every(([k, v]) => b[k] === v);
 
-/** The blocks NodeNetworks record: a node keeps its block. */
+/** The blocks NodeNetworks carry: only a hint, for nodes that hold no block yet (a cluster from before BlockAffinities). */
 function recordedBlocks(o: ClusterObservation): Record<string, string> {
   const blocks: Record<string, string> = {};
   for (const [name, nn] of o.nodeNetworks) if (nn.block && name) blocks[name] = nn.block;
   return blocks;
 }
 
+/** The blocks BlockAffinities hold, terminating ones included (they stay held until released). */
+function heldBlocks(o: ClusterObservation): Record<string, string> {
+  return Object.fromEntries([...o.affinities].map(([node, a]) => [node, a.cidr]));
+}
+
 /**
  * The plans for `at`. The compile is pure, so the last result stands while its inputs are unchanged: the
- * same store input version, ClusterNetwork and layout; recorded blocks that include the ones it was
- * compiled with and agree with what it allocated (our own publishes arriving: allocateBlocks keeps recorded
- * blocks and gives the others the lowest free block in name order, so the allocation comes out the same);
+ * same store input version, ClusterNetwork and layout; recorded blocks (NodeNetworks, BlockAffinities)
+ * that include the ones it was compiled with and agree with what it allocated (our own writes arriving:
+ * allocateBlocks keeps recorded blocks and gives the others the lowest free block in name order, so the
+ * allocation comes out the same); a released block (its BlockAffinity gone) compiles afresh;
  * and every plan already published, since plan bodies are not kept between passes (they are large).
  */
 export function compilePlans(o: ClusterObservation, at: MigrationPosition, memory: CompileMemory): CompiledPlans {
   const layout = layoutOf(at.state, at.activeMode, o.nodeNames, o.settings);
   const previousBlocks = recordedBlocks(o);
+  const held = heldBlocks(o);
   const options = {
     clusterNetwork: o.clusterNetwork.name,
     generation: o.generation,
@@ -78,6 +87,9 @@ export function compilePlans(o: ClusterObservation, at: MigrationPosition, memor
     last?.key === key &&
     within(last.previousBlocks, previousBlocks) &&
     within(previousBlocks, last.blocks) &&
+    within(last.heldBlocks, held) &&
+    // Held blocks since then are our own records of what it allocated.
+    Object.entries(held).every(([node, cidr]) => last.heldBlocks[node] === cidr || last.blocks[node] === cidr) &&
     [...last.hashes].every(([node, hash]) => memory.published.get(node) === hash || o.nodeNetworks.get(node)?.planHash === hash)
   ) {
     return last;
@@ -89,6 +101,7 @@ export function compilePlans(o: ClusterObservation, at: MigrationPosition, memor
     pods: o.pods.map(podFromObject).filter((p): p is NonNullable<typeof p> => p !== undefined),
     policies: o.policies,
     previousBlocks,
+    heldBlocks: held,
     cache: memory.planCache,
     policyInputKey: o.policyInputKey,
   });
@@ -96,6 +109,7 @@ export function compilePlans(o: ClusterObservation, at: MigrationPosition, memor
   return {
     key,
     previousBlocks: { ...previousBlocks },
+    heldBlocks: held,
     blocks,
     hashes: new Map([...plans.plans].map(([n, p]) => [n, p.planHash])),
     mtus: new Map([...plans.plans].map(([n, p]) => [n, p.mtu])),

@@ -18,6 +18,8 @@ export interface ControllerState {
   readonly published: Map<string, string>;
   /** The plan body last published per node (shared with planCache): a change of health probing alone is a small patch. */
   readonly publishedSpecs: Map<string, NodeNetworkSpec>;
+  /** The block each BlockAffinity we created records, to skip re-creating it before our own watch event returns. */
+  readonly recordedBlocks: Map<string, string>;
   /** The last message recorded per event reason: the same message is not recorded twice in a row. */
   readonly lastEvents: Map<string, string>;
   /** Events recorded by this controller, by object name, with their count: a repeat is a count, not a new object. */
@@ -37,6 +39,7 @@ export function newControllerState(): ControllerState {
   return {
     published: new Map(),
     publishedSpecs: new Map(),
+    recordedBlocks: new Map(),
     lastEvents: new Map(),
     eventCounts: new Map(),
     lastStatusJson: "",

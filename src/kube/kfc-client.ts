@@ -4,7 +4,7 @@
 // given another client (the unit tests' in-memory fake) never needs to pay. Constructing this client
 // costs nothing and needs no cluster yet.
 import type { K8s as K8sFn, WatchCfg } from "kubernetes-fluent-client";
-import { ClusterNetworkGVK, NodeNetworkGVK } from "../api/kinds";
+import { BlockAffinityGVK, ClusterNetworkGVK, NodeNetworkGVK } from "../api/kinds";
 import { statusOf, type JsonPatchOp, type KubeClient, type KubeKind, type ObjectList, type ObjectRef, type WatchHandle, type WatchHandler } from "./client";
 import type * as KindsModule from "./kinds";
 import { CONTENT, resourcePath, restWrite } from "./rest-writes";
@@ -31,6 +31,8 @@ async function apiFor(k: KubeKind, filters: Filters = {}): Promise<Api> {
       return K8s(GenericKind, { kindOverride: ClusterNetworkGVK, ...filters }) as unknown as Api;
     case "NodeNetwork":
       return K8s(GenericKind, { kindOverride: NodeNetworkGVK, ...filters }) as unknown as Api;
+    case "BlockAffinity":
+      return K8s(GenericKind, { kindOverride: BlockAffinityGVK, ...filters }) as unknown as Api;
     case "Lease":
       return K8s(GenericKind, { kindOverride: LeaseGVK, ...filters }) as unknown as Api;
     case "Node":

@@ -2,7 +2,7 @@
 // name their plural (kfc otherwise guesses `kind + "s"`); Switchyard's own come from src/api/kinds.ts.
 import { GenericKind, kind } from "kubernetes-fluent-client";
 
-export { ClusterNetworkGVK, NodeNetworkGVK } from "../api/kinds";
+export { BlockAffinityGVK, ClusterNetworkGVK, NodeNetworkGVK } from "../api/kinds";
 export const LeaseGVK = { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases" };
 
 export { GenericKind, kind };

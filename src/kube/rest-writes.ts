@@ -13,6 +13,7 @@ type Where = { readonly prefix: string; readonly plural: string; readonly namesp
 const RESOURCES: Record<KubeKind, Where> = {
   ClusterNetwork: { prefix: "/apis/switchyard.dev/v1alpha1", plural: "clusternetworks", namespaced: false },
   NodeNetwork: { prefix: "/apis/switchyard.dev/v1alpha1", plural: "nodenetworks", namespaced: false },
+  BlockAffinity: { prefix: "/apis/switchyard.dev/v1alpha1", plural: "blockaffinities", namespaced: false },
   Node: { prefix: "/api/v1", plural: "nodes", namespaced: false },
   Pod: { prefix: "/api/v1", plural: "pods", namespaced: true },
   Namespace: { prefix: "/api/v1", plural: "namespaces", namespaced: false },

@@ -6,7 +6,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 export type KObj = KubernetesObject & { [key: string]: unknown };
 export type Phase = "ADDED" | "MODIFIED" | "DELETED";
 
-export const WATCHED = ["ClusterNetwork", "NodeNetwork", "Node", "Pod", "Namespace", "NetworkPolicy"] as const;
+export const WATCHED = ["ClusterNetwork", "NodeNetwork", "BlockAffinity", "Node", "Pod", "Namespace", "NetworkPolicy"] as const;
 export type WatchedKind = (typeof WATCHED)[number];
 
 function keyOf(o: KubernetesObject): string {
@@ -92,23 +92,27 @@ export class ClusterStore {
   readonly caches: Record<WatchedKind, ResourceCache> = {
     ClusterNetwork: new ResourceCache(),
     NodeNetwork: new ResourceCache(),
+    BlockAffinity: new ResourceCache(),
     Node: new ResourceCache(),
     Pod: new ResourceCache(),
     Namespace: new ResourceCache(),
     NetworkPolicy: new ResourceCache(),
   };
   readonly synced = new Set<WatchedKind>();
-  /** Bumped on every change that can alter a plan (not NodeNetwork status). */
+  /**
+   * Bumped on every change that can alter a plan, except to NodeNetworks and BlockAffinities: those are
+   * mostly the controller's own writes coming back, and the compile compares the blocks they record itself.
+   */
   planInputVersion = 0;
   /** The same, per kind: what a part of the compile depends on (the policy model: pods, namespaces, policies). */
-  readonly kindVersions: Record<WatchedKind, number> = { ClusterNetwork: 0, NodeNetwork: 0, Node: 0, Pod: 0, Namespace: 0, NetworkPolicy: 0 };
+  readonly kindVersions: Record<WatchedKind, number> = { ClusterNetwork: 0, NodeNetwork: 0, BlockAffinity: 0, Node: 0, Pod: 0, Namespace: 0, NetworkPolicy: 0 };
   /** When the oldest not-yet-realized policy-affecting change was seen, by input version. */
   readonly changeSeenAt = new Map<number, number>();
 
   apply(kind: WatchedKind, phase: Phase, obj: KObj, now: number): boolean {
     const before = kind === "ClusterNetwork" ? this.caches.ClusterNetwork.get(keyOf(obj)) : undefined;
     const changed = this.caches[kind].apply(phase, obj);
-    if (!changed || kind === "NodeNetwork") return changed;
+    if (!changed || kind === "NodeNetwork" || kind === "BlockAffinity") return changed;
     // The controller's own status write (counts, conditions) comes back as a ClusterNetwork event: it moves
     // no plan input, so it must not cost a recompile.
     if (kind === "ClusterNetwork" && phase === "MODIFIED" && before && clusterNetworkInput(before) === clusterNetworkInput(obj)) return changed;
@@ -119,7 +123,7 @@ export class ClusterStore {
   replaceAll(kind: WatchedKind, objs: readonly KObj[], now: number, listRv?: number): boolean {
     const changed = this.caches[kind].replaceAll(objs, listRv);
     this.synced.add(kind);
-    if (changed && kind !== "NodeNetwork") this.notePlanInput(kind, now);
+    if (changed && kind !== "NodeNetwork" && kind !== "BlockAffinity") this.notePlanInput(kind, now);
     return changed;
   }
 

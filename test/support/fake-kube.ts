@@ -4,6 +4,8 @@
 // lab emulator's own pure helpers (a failed `test` is a 422 as on a real server), and a log of every call
 // the daemon made. What it simplifies: server-side apply replaces the fields the body names (labels,
 // ownerReferences, spec) instead of tracking field managers; no admission, no field selectors but a name.
+// Finalizers work as on a server: a delete marks the object (deletionTimestamp) while any remain, and it
+// leaves once a write removes the last one; `remove` (the test's own hand) deletes at once.
 // Test code changes the world through upsert/mutate/remove, which are not logged as the daemon's calls.
 import { jsonPatch } from "../../lab/apiserver/json-patch";
 import { mergePatch } from "../../lab/apiserver/merge-patch";
@@ -42,6 +44,7 @@ export class FakeKube implements KubeClient {
   private readonly objects = new Map<KubeKind, Map<string, KObj>>();
   private readonly watchers = new Set<{ kind: KubeKind; name?: string; onEvent: WatchHandler }>();
   private readonly faults: { verb: Verb; kind: KubeKind; status: number; times: number }[] = [];
+  private muted = false;
   /** Every call the daemon made, in order. */
   readonly calls: FakeCall[] = [];
 
@@ -70,6 +73,16 @@ export class FakeKube implements KubeClient {
     this.bucket(kind).delete(keyOf(ref));
     const gone = { ...clone(cur), metadata: { ...cur.metadata, resourceVersion: String(++this.rv) } } as KObj;
     this.emit(kind, "DELETED", gone);
+  }
+
+  /** Runs `fn` with no watch event delivered: a change the daemon's watches miss (only a relist finds it). */
+  unseen(fn: () => void): void {
+    this.muted = true;
+    try {
+      fn();
+    } finally {
+      this.muted = false;
+    }
   }
 
   /** The stored object (a copy), or undefined. */
@@ -157,6 +170,11 @@ export class FakeKube implements KubeClient {
 
   async delete(kind: KubeKind, ref: ObjectRef): Promise<void> {
     this.record({ verb: "delete", kind, ...ref });
+    const cur = this.bucket(kind).get(keyOf(ref));
+    if (cur?.metadata?.finalizers?.length) {
+      if (!cur.metadata.deletionTimestamp) this.store(kind, ref, { ...clone(cur), metadata: { ...clone(cur.metadata), deletionTimestamp: new Date(0).toISOString() } } as unknown as KObj, cur);
+      return;
+    }
     this.remove(kind, ref);
   }
 
@@ -199,10 +217,12 @@ export class FakeKube implements KubeClient {
     } as KObj;
     this.bucket(kind).set(keyOf(ref), stored);
     this.emit(kind, cur ? "MODIFIED" : "ADDED", stored);
+    if (stored.metadata?.deletionTimestamp && !stored.metadata.finalizers?.length) this.remove(kind, ref);
     return stored;
   }
 
   private emit(kind: KubeKind, phase: Phase, obj: KObj): void {
+    if (this.muted) return;
     for (const w of [...this.watchers]) if (w.kind === kind && (w.name === undefined || w.name === obj.metadata?.name)) w.onEvent(phase, clone(obj));
   }
 }

@@ -34,6 +34,44 @@ describe("allocateBlocks", () => {
   });
 });
 
+describe("allocateBlocks with recorded allocations (BlockAffinities)", () => {
+  const pools = ["10.244.0.0/22"];
+  it("keeps each node's held block whatever the node order or NodeNetwork hints say", () => {
+    // n0 sorts first and n1's NodeNetwork is gone (no hint): n1 still keeps its held block.
+    const r = allocateBlocks(pools, 24, ["n0", "n1", "n2"], { n2: "10.244.0.0/24" }, { n1: "10.244.0.0/24", n2: "10.244.1.0/24" });
+    expect(r.blocks).toEqual({ n0: "10.244.2.0/24", n1: "10.244.0.0/24", n2: "10.244.1.0/24" });
+    expect(r.freeBlocks).toBe(1);
+    expect(r.diagnostics).toEqual([]);
+  });
+  it("gives nobody the block of a node that is gone but not released yet", () => {
+    const r = allocateBlocks(pools, 24, ["n2", "n3"], {}, { n1: "10.244.0.0/24", n2: "10.244.1.0/24" });
+    expect(r.blocks).toEqual({ n2: "10.244.1.0/24", n3: "10.244.2.0/24" });
+    expect(r.freeBlocks).toBe(1);
+  });
+  it("takes a NodeNetwork's block as a hint only for a node that holds none (an upgrade from before BlockAffinities)", () => {
+    const r = allocateBlocks(pools, 24, ["a", "b"], { a: "10.244.3.0/24", b: "10.244.0.0/24" }, { a: "10.244.1.0/24" });
+    expect(r.blocks).toEqual({ a: "10.244.1.0/24", b: "10.244.0.0/24" });
+  });
+  it("gives a node whose held block is not a block of the pools no block, and nobody any address of it", () => {
+    // blockSize went from /24 to /26 past admission: n1's /24 covers four /26 blocks, none of which is handed out.
+    const r = allocateBlocks(pools, 26, ["n1", "n2"], {}, { n1: "10.244.0.0/24" });
+    expect(r.blocks).toEqual({ n2: "10.244.1.0/26" });
+    expect(r.diagnostics).toEqual([expect.objectContaining({ node: "n1", reason: "BlockOutsidePools", path: "spec.podCIDRs" })]);
+    expect(r.diagnostics[0]!.message).toContain("10.244.0.0/24 (BlockAffinity n1), which is not a /26 block of spec.podCIDRs");
+    expect(r.freeBlocks).toBe(16 - 4 - 1);
+  });
+  it("never gives one block to two nodes, even if two records claim it", () => {
+    const r = allocateBlocks(pools, 24, ["a", "b", "c"], {}, { a: "10.244.0.0/24", b: "10.244.0.0/24" });
+    expect(r.blocks).toEqual({ c: "10.244.1.0/24" });
+    expect(r.diagnostics.map((d) => [d.node, d.reason])).toEqual([["a", "BlockOutsidePools"], ["b", "BlockOutsidePools"]]);
+  });
+  it("reports a full pool once held blocks of gone nodes fill it", () => {
+    const r = allocateBlocks(["10.244.0.0/23"], 24, ["new"], {}, { old1: "10.244.0.0/24", old2: "10.244.1.0/24" });
+    expect(r.blocks).toEqual({});
+    expect(r.diagnostics).toEqual([expect.objectContaining({ node: "new", reason: "PoolExhausted" })]);
+  });
+});
+
 describe("assignPodAddresses", () => {
   const blocks = { n1: "10.0.0.0/28", n2: "10.0.0.16/28" };
   it("honours static requests, also outside the node's block (borrowed /32)", () => {

@@ -3,16 +3,16 @@
 // allocation from the API) re-derives exactly what it had. A node keeps its block while it exists; a
 // deleted node's block is released; a full pool is a diagnostic on the node, never a throw.
 import type { Diagnostic } from "../../api/diagnostics";
-import { cidrContains, formatCidr, formatIPv4, parseCidr, parseIPv4, sizeOf, type Cidr } from "../../api/ipv4";
+import { cidrContains, cidrsOverlap, formatCidr, formatIPv4, parseCidr, parseIPv4, sizeOf, type Cidr } from "../../api/ipv4";
 import { STATIC_IP_ANNOTATION } from "../../api/annotations";
 
 export type BlockAllocation = {
   /** node name -> block CIDR text, for every node that got one. */
   readonly blocks: Readonly<Record<string, string>>;
-  /** Blocks still free across all pools. */
+  /** Blocks still free across all pools (a block held by a node that is gone is not free until released). */
   readonly freeBlocks: number;
-  /** Nodes without a block, with the reason (pools full). */
-  readonly diagnostics: readonly (Diagnostic & { node: string })[];
+  /** Nodes without a block, with the reason: the pools are full, or the block it holds is not one of theirs. */
+  readonly diagnostics: readonly (Diagnostic & { node: string; reason: "PoolExhausted" | "BlockOutsidePools" })[];
 };
 
 /** Every block of /blockSize in the pools, in pool order then address order. */
@@ -28,37 +28,79 @@ export function enumerateBlocks(pools: readonly string[], blockSize: number): Ci
 }
 
 /**
- * Allocates a block to every node. `previous` is the allocation recorded before (persisted in the API);
- * entries for nodes that still exist and whose block is still valid are kept; new nodes take the lowest
- * free block, in node-name order.
+ * Allocates a block to every node.
+ *
+ * `held` is the allocation as recorded in its own objects (BlockAffinity, node -> block), the source of
+ * truth: a node keeps the block it holds, and no other node gets that block or any block overlapping it,
+ * also while the holder is gone but its block not yet released (its pods may still use the addresses). A
+ * held block that is not a /blockSize block of the pools (they were changed past admission) stays held and
+ * its node gets no block, with a diagnostic: moving it would renumber running pods, and handing its
+ * addresses to another node could give two pods one address.
+ *
+ * `previous` is a hint for nodes that hold nothing (the blocks NodeNetworks carried before allocations had
+ * objects of their own): kept when still a free valid block. New nodes take the lowest free block, in
+ * node-name order.
  */
 export function allocateBlocks(
   pools: readonly string[],
   blockSize: number,
   nodes: readonly string[],
   previous: Readonly<Record<string, string>> = {},
+  held: Readonly<Record<string, string>> = {},
 ): BlockAllocation {
   const all = enumerateBlocks(pools, blockSize);
   const valid = new Set(all.map(formatCidr));
   const sortedNodes = [...new Set(nodes)].sort();
   const blocks: Record<string, string> = {};
   const used = new Set<string>();
+  const diagnostics: (Diagnostic & { node: string; reason: "PoolExhausted" | "BlockOutsidePools" })[] = [];
+  // Held blocks of the pools are aligned blocks of one size, so they overlap only when equal; held ranges
+  // outside them (pools changed past admission) are few, and only those need an overlap test.
+  const holders = new Map<string, string[]>();
+  for (const [node, text] of Object.entries(held)) holders.set(text, [...(holders.get(text) ?? []), node]);
+  const stray = [...holders.keys()].filter((t) => !valid.has(t)).flatMap((t) => {
+    const c = parseCidr(t);
+    return c ? [c] : [];
+  });
+  const overlapsStray = (b: Cidr): boolean => stray.length > 0 && stray.some((h) => cidrsOverlap(h, b));
+  const present = new Set(sortedNodes);
+  for (const [text, owners] of [...holders].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const c = parseCidr(text);
+    const isValid = valid.has(text);
+    if (isValid) used.add(text);
+    for (const node of owners.filter((n) => present.has(n)).sort()) {
+      if (isValid && c && owners.length === 1 && !overlapsStray(c)) {
+        blocks[node] = text;
+        continue;
+      }
+      diagnostics.push({
+        node,
+        reason: "BlockOutsidePools",
+        path: "spec.podCIDRs",
+        message: isValid
+          ? `node ${node} holds block ${text} (BlockAffinity ${node}), which overlaps a block another node holds: the node gets no block until one of them is released`
+          : `node ${node} holds block ${text} (BlockAffinity ${node}), which is not a /${blockSize} block of spec.podCIDRs (${pools.join(", ")}): restore the pools and block size it came from, or drain and delete the node to release it`,
+      });
+    }
+  }
   for (const node of sortedNodes) {
     const prev = previous[node];
-    if (prev !== undefined && valid.has(prev) && !used.has(prev)) {
+    if (blocks[node] !== undefined || held[node] !== undefined || prev === undefined) continue;
+    const c = parseCidr(prev);
+    if (c && valid.has(prev) && !used.has(prev) && !overlapsStray(c)) {
       blocks[node] = prev;
       used.add(prev);
     }
   }
-  const diagnostics: (Diagnostic & { node: string })[] = [];
   let next = 0;
   for (const node of sortedNodes) {
-    if (blocks[node] !== undefined) continue;
-    while (next < all.length && used.has(formatCidr(all[next]!))) next++;
+    if (blocks[node] !== undefined || held[node] !== undefined) continue;
+    while (next < all.length && (used.has(formatCidr(all[next]!)) || overlapsStray(all[next]!))) next++;
     const b = all[next];
     if (!b) {
       diagnostics.push({
         node,
+        reason: "PoolExhausted",
         path: "spec.podCIDRs",
         message: `no free /${blockSize} block left for node ${node}: all ${all.length} blocks of the pools are allocated; append a CIDR to spec.podCIDRs`,
       });
@@ -68,7 +110,8 @@ export function allocateBlocks(
     blocks[node] = text;
     used.add(text);
   }
-  return { blocks, freeBlocks: all.length - used.size, diagnostics };
+  const free = stray.length === 0 ? all.length - used.size : all.filter((b) => !used.has(formatCidr(b)) && !overlapsStray(b)).length;
+  return { blocks, freeBlocks: free, diagnostics: diagnostics.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)) };
 }
 
 
