@@ -7,7 +7,9 @@
 // can flush the ruleset or touch another owner's table (kube-proxy, firewalld, the admin's own rules).
 import { runCommand } from "../../base/exec";
 import { renderNftables, renderNftablesSetUpdate } from "../../render/nftables";
-import type { PolicyBackend } from "./backend";
+import { UnsafeKernelValueError } from "../../api/kernel-names";
+import type { NodePolicySlice } from "../../compile/policy/slice";
+import type { AppliedPolicy, PolicyApplyResult, PolicyBackend } from "./backend";
 import { checkNftScope, SWITCHYARD_TABLE_FAMILY, SWITCHYARD_TABLE_NAME } from "./nft-scope";
 
 export type NftApplyResult = { readonly ok: true; readonly ms: number } | { readonly ok: false; readonly ms: number; readonly error: string };
@@ -98,19 +100,13 @@ async function currentListing(netns: string | undefined): Promise<string> {
 export const nftablesBackend: PolicyBackend = {
   name: "nftables",
   async apply(netns, slice, hash, previous) {
-    const update = previous ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
-    let change: "incremental" | "full" | "unchanged" | undefined;
-    if (update !== undefined && update !== "") {
-      if ((await applyNftSetUpdate(netns, update)).ok) change = "incremental";
-    } else if (update === "") {
-      if ((await listSwitchyardTable(netns)) !== undefined) change = "unchanged";
+    try {
+      return await applyNftables(netns, slice, hash, previous);
+    } catch (e) {
+      // A value the renderer refuses (it would have been nft syntax, not data) is a failed apply.
+      if (e instanceof UnsafeKernelValueError) return { ok: false, error: `nftables rules not rendered, the previous rules stay in force: ${e.message}` };
+      throw e;
     }
-    if (change === undefined) {
-      const r = await applyNftRuleset(netns, renderNftables(slice));
-      if (!r.ok) return { ok: false, error: `nftables transaction failed, the previous rules stay in force: ${r.error}` };
-      change = "full";
-    }
-    return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: await currentListing(netns) } };
   },
   async inForce(netns, applied) {
     return (await currentListing(netns)) === applied.listing;
@@ -119,3 +115,20 @@ export const nftablesBackend: PolicyBackend = {
     await removeSwitchyardTable(netns);
   },
 };
+
+/** nftablesBackend.apply: an incremental update where only set members differ, else the whole table. */
+async function applyNftables(netns: string | undefined, slice: NodePolicySlice, hash: string, previous: AppliedPolicy | undefined): Promise<PolicyApplyResult> {
+  const update = previous ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
+  let change: "incremental" | "full" | "unchanged" | undefined;
+  if (update !== undefined && update !== "") {
+    if ((await applyNftSetUpdate(netns, update)).ok) change = "incremental";
+  } else if (update === "") {
+    if ((await listSwitchyardTable(netns)) !== undefined) change = "unchanged";
+  }
+  if (change === undefined) {
+    const r = await applyNftRuleset(netns, renderNftables(slice));
+    if (!r.ok) return { ok: false, error: `nftables transaction failed, the previous rules stay in force: ${r.error}` };
+    change = "full";
+  }
+  return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: await currentListing(netns) } };
+}
