@@ -1,4 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import { basePlanSpec, BIRD_PROTOCOL, injected, NFT_BASE_CHAIN } from "../../test/fixtures/plan-injections";
 import type { NodePolicySlice } from "../compile/policy/slice";
 import type { RoutingPlan } from "../model/routing-plan";
@@ -65,10 +68,14 @@ describe("the apply paths refuse a crafted plan before any command runs", () => 
     expect(r.errors.map((e) => `${e.reason}: ${e.message}`)).toEqual([expect.stringMatching(/^InvalidPlan: routing\.routes\[0\]\.dev: must be an interface name/)]);
   });
 
+  const runDir = mkdtempSync(join(tmpdir(), "syh6-plan-"));
+  afterAll(() => rmSync(runDir, { recursive: true, force: true }));
+
   it("BIRD: applyBirdConfig answers ConfigInvalid without writing or starting anything", async () => {
-    const r = await applyBirdConfig({ netns: NOWHERE, runDir: "/nonexistent/syh6" }, crafted(["routing", "bgp", "peers", 0, "name"], BIRD_PROTOCOL).routing.bgp!);
+    const r = await applyBirdConfig({ netns: NOWHERE, runDir: join(runDir, "bird") }, crafted(["routing", "bgp", "peers", 0, "name"], BIRD_PROTOCOL).routing.bgp!);
     expect(r).toMatchObject({ ok: false, reason: "ConfigInvalid" });
     expect(!r.ok && r.message).toContain("bgp.peers[0].name");
+    expect(readdirSync(runDir)).toEqual([]);
   });
 
   it("policy: both backends answer a failed apply (the previous rules stay in force)", async () => {
