@@ -275,6 +275,8 @@ export class NodeAgent {
       const message = invalidPlanMessage(spec.planHash, parsed.diagnostics);
       this.log.warn({ planHash: spec.planHash, problems: parsed.diagnostics }, "plan refused: it does not match the NodeNetwork schema");
       await this.serially(async () => {
+        // A pod-interface check must not report the previous plan's Applied condition over this one.
+        this.lastReport = undefined;
         await this.writer.patchStatus("NodeNetwork", { name: this.opts.node }, { conditions: invalidPlanConditions(nn.status?.["conditions"], nn.metadata?.generation ?? 0, message, new Date().toISOString()) });
       });
       return;

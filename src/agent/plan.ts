@@ -56,10 +56,21 @@ export function invalidPlanMessage(planHash: string, diagnostics: readonly Diagn
   return `plan ${planHash} refused, the previous plan stays in force: ${shown.join("; ")}${more}`.slice(0, 2000);
 }
 
-/** The routing section alone (the prober reads the plan in force each round; the policy part is not needed there). */
+const parsedRouting = new WeakMap<object, RoutingPlan | null>();
+
+/**
+ * The routing section alone (the prober reads the plan in force every round; the policy part is not needed
+ * there), parsed once per object: the agent keeps the watched object until the next event replaces it.
+ */
 export function parseRoutingSection(routing: unknown): RoutingPlan | undefined {
-  const r = RoutingPlanSchema.safeParse(routing);
-  return r.success ? routingFits(r.data) : undefined;
+  if (typeof routing !== "object" || routing === null) return undefined;
+  let plan = parsedRouting.get(routing);
+  if (plan === undefined) {
+    const r = RoutingPlanSchema.safeParse(routing);
+    plan = r.success ? routingFits(r.data) : null;
+    parsedRouting.set(routing, plan);
+  }
+  return plan ?? undefined;
 }
 
 type ConditionLike = { readonly type: string; readonly status: string; readonly lastTransitionTime?: string };
