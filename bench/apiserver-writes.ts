@@ -9,6 +9,7 @@
 // Run: `npx tsx bench/apiserver-writes.ts [--n 200] [--peers 1500]`.
 import { parseArgs } from "node:util";
 import { startApiServer } from "../lab/apiserver";
+import { opaquePlanNodeNetworkCrd } from "../test/support/node-plan";
 
 const { values: args } = parseArgs({ options: { n: { type: "string", default: "200" }, peers: { type: "string", default: "1500" } } });
 const N = Number(args.n);
@@ -59,7 +60,8 @@ async function request(url: string, method: string, contentType: string, body: u
 }
 
 async function main(): Promise<void> {
-  const api = await startApiServer({ historySize: 1000 });
+  // Opaque plan sections: the bench measures how writes share an object's unchanged parts, whatever its shape.
+  const api = await startApiServer({ historySize: 1000, crdDir: false, crds: [opaquePlanNodeNetworkCrd()] });
   const base = `${api.url}/apis/switchyard.dev/v1alpha1/nodenetworks`;
   try {
     const first = JSON.stringify(nodeNetwork(-1));

@@ -120,13 +120,21 @@ function show(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
 }
 
+/** Compiled patterns (null: one JS cannot compile): a plan checks the same few patterns on thousands of values. */
+const patterns = new Map<string, RegExp | null>();
+
 /** Go RE2 patterns are (for what CRDs use) valid JS patterns; one JS cannot compile is not enforced. */
 function matchesPattern(pattern: string, value: string): boolean {
-  try {
-    return new RegExp(pattern).test(value);
-  } catch {
-    return true;
+  let re = patterns.get(pattern);
+  if (re === undefined) {
+    try {
+      re = new RegExp(pattern);
+    } catch {
+      re = null;
+    }
+    patterns.set(pattern, re);
   }
+  return re === null || re.test(value);
 }
 
 /** Every way `value` breaks `schema`, as Status causes with the real server's wording. */

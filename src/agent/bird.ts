@@ -128,7 +128,14 @@ function serialized<T>(inst: BirdInstance, op: () => Promise<T>): Promise<T> {
 
 /** Renders the node's BGP plan to bird.conf and makes the node's BIRD run it (start, reconfigure or nothing). */
 export function applyBirdConfig(inst: BirdInstance, plan: BgpPlan): Promise<BirdResult> {
-  return applyBirdConfigText(inst, renderBirdConfig(plan, { log: birdPaths(inst.runDir).log }));
+  let text: string;
+  try {
+    text = renderBirdConfig(plan, { log: birdPaths(inst.runDir).log });
+  } catch (e) {
+    // A value the renderer refuses (it would have been BIRD syntax, not data): the running BIRD keeps its config.
+    return Promise.resolve({ ok: false, reason: "ConfigInvalid", message: (e as Error).message, ms: 0 });
+  }
+  return applyBirdConfigText(inst, text);
 }
 
 /** Like applyBirdConfig for a config text made elsewhere (the test's ToR router, a hand-written config). */

@@ -31,6 +31,7 @@ import { removeStaleScratchNetns } from "./policy/scratch";
 import { putPolicyInForce } from "./policy/put-in-force";
 import { checkModeRequirements, detectCapabilities, type Capabilities } from "./capabilities";
 import { applyRoutingPlan } from "./routing/apply";
+import { invalidPlanConditions, invalidPlanMessage, parseNodePlan, parseRoutingSection } from "./plan";
 import { installCni, markNodeReady, syncEndpointMarkers, uninstallCni, type CniInstallOptions } from "./cni-install";
 import { spawn, type ChildProcess } from "node:child_process";
 
@@ -403,8 +404,22 @@ export class NodeAgent {
     if (!nn || !spec) return;
     this.counters.applies++;
     const endTimer = this.metrics.applyDuration.startTimer();
-    const routing = spec.routing as unknown as RoutingPlan;
-    const policy = spec.policy as unknown as NodePolicySlice & { backend?: PolicyBackendName };
+    const parsed = parseNodePlan(spec);
+    if (!parsed.ok) {
+      endTimer({ result: "failed" });
+      this.metrics.applyFailures.inc({ part: "plan" });
+      // Fail closed: nothing of a plan that fails its schema reaches the kernel; the last one stays in force.
+      const message = invalidPlanMessage(spec.planHash, parsed.diagnostics);
+      this.log.warn({ planHash: spec.planHash, problems: parsed.diagnostics }, "plan refused: it does not match the NodeNetwork schema");
+      if (opts.report === false) return;
+      await this.serially(async () => {
+        // A pod-interface check must not report the previous plan's Applied condition over this one.
+        this.lastReport = undefined;
+        await this.writer.patchStatus("NodeNetwork", { name: this.opts.node }, { conditions: invalidPlanConditions(nn.status?.["conditions"], nn.metadata?.generation ?? 0, message, new Date().toISOString()) });
+      });
+      return;
+    }
+    const { routing, policy } = parsed;
     const problems: string[] = [];
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     for (const e of report.errors) problems.push(`${e.reason}: ${e.message}`);
@@ -487,7 +502,7 @@ export class NodeAgent {
       const targets = current && current.epoch === p.epoch ? current.targets : health.targets;
       const netnsOpt = this.opts.netns ? { netns: this.opts.netns } : {};
       // The plan in force now (a batch switch keeps the epoch but changes this node's transports).
-      const inForce = (this.latest?.spec?.routing as RoutingPlan | undefined) ?? routing;
+      const inForce = parseRoutingSection(this.latest?.spec?.routing) ?? routing;
       const expected = new Map(inForce.peers.map((x) => [x.peer, x.transport]));
       const results = await Promise.all(
         targets.map(async (t) => {

@@ -9,3 +9,5 @@ export * from "./validate-cluster-network";
 export * from "./network-policy";
 export * from "./kinds";
 export * from "./annotations";
+export * from "./node-plan";
+export * from "./kernel-names";

@@ -1,18 +1,11 @@
 // The NodeNetwork API (switchyard.dev/v1alpha1): one per node, written by the controller (spec = the
 // node's compiled plan) and reported on by that node's agent (status = what it applied). The plan's
 // routing and policy sections are compact (groups by reference) to stay far below etcd's object limit;
-// their detailed shape is owned by src/compile and grows with the routing, policy and migration work.
+// their strict shape is in node-plan.ts (the types they carry are src/model and src/compile's).
 import { z } from "zod";
 import { API_GROUP_VERSION, ConditionSchema } from "./common";
 import { Ipv4AddressSchema, Ipv4CidrSchema, ModeSchema } from "./cluster-network";
-
-// Atomic for server-side apply: the controller replaces a section whole. Without it a real API server
-// tracks every leaf of the plan in managedFields and leaves a map the new plan emptied behind as null.
-const OpaqueSectionSchema = (what: string) =>
-  z
-    .record(z.string(), z.unknown())
-    .meta({ "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-map-type": "atomic" })
-    .describe(what);
+import { PolicySectionSchema, RoutingPlanSchema } from "./node-plan";
 
 export const NodeNetworkSpecSchema = z
   .strictObject({
@@ -24,8 +17,10 @@ export const NodeNetworkSpecSchema = z
     block: Ipv4CidrSchema.optional().describe("The node's pod block; absent while the pools are full."),
     mode: ModeSchema.describe("The mode this node sends with."),
     mtu: z.int().min(0).max(9000).describe("The pod MTU in force on this node."),
-    routing: OpaqueSectionSchema("Per-peer transport, routes, devices, FDB and neighbour entries, and BGP settings."),
-    policy: OpaqueSectionSchema("The NetworkPolicy slice for this node's pods and the address groups it references."),
+    // Both sections are atomic for server-side apply (see node-plan.ts) and strict: the agent renders them
+    // into kernel text, so the API server refuses a plan with an unknown field or a malformed name.
+    routing: RoutingPlanSchema,
+    policy: PolicySectionSchema,
     health: z
       .strictObject({
         epoch: z.int().min(0).describe("The gate epoch the probe rounds count for."),

@@ -213,8 +213,8 @@ export function compileClusterPlans(input: ClusterPlanInput): ClusterPlans {
       ...(routing.block ? { block: routing.block } : {}),
       mode: routing.mode,
       mtu: routing.podMtu,
-      routing: routing as unknown as Record<string, unknown>,
-      policy: policy as unknown as Record<string, unknown>,
+      routing: routing as NodeNetworkSpec["routing"],
+      policy: policy as NodeNetworkSpec["policy"],
     };
     plans.set(node.name, spec);
   }

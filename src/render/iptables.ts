@@ -20,10 +20,14 @@
 //   (`sy+`, podInterfaceName) that is not in the node's plan go to SY-FROM-POD / SY-TO-POD, which RETURN
 //   for the mode devices (`sy-+`) and every pod of the slice, isolated or not, and DROP the rest: a pod
 //   the CNI plugin wired before the agent programmed it sends and receives nothing.
+// - A plan is data: every id, interface name, address, port and protocol of the slice is checked before any
+//   text is made (safe-slice.ts); the renderer throws rather than emit a value that would end a line or
+//   add an option (an interface name carrying a newline and `-A FORWARD -j DROP`).
 // - Comments (`-m comment`) name the source rule, `ns/policy ingress[0]`; same slice, same bytes.
 import { shortHash } from "../model/names";
 import type { NodePolicySlice, SliceChain, SliceGroup, SlicePortMatch, SliceRule } from "../compile/policy/slice";
 import { sliceHash } from "../compile/policy/slice";
+import { assertSliceRenderable } from "./safe-slice";
 
 export interface IptablesRenderOptions {
   /** `SY-*` chains that exist in the filter table now (from `iptables -S`); stale ones are deleted. */
@@ -62,7 +66,7 @@ export function iptablesChainName(chain: Pick<SliceChain, "id" | "direction">): 
 }
 
 function comment(text: string): string {
-  const clean = text.replace(/["\\\n]/g, "_");
+  const clean = text.replace(/["\\\u0000-\u001f\u007f]/g, "_");
   const body = clean.length <= COMMENT_MAX ? clean : `${clean.slice(0, COMMENT_MAX - 14)}~${shortHash(clean)}`;
   return `-m comment --comment "${body}"`;
 }
@@ -119,6 +123,7 @@ function ruleLines(chainName: string, rule: SliceRule, direction: "ingress" | "e
 
 /** ipset + iptables-restore inputs with the same semantics as renderNftables. Same slice, same bytes. */
 export function renderIptables(slice: NodePolicySlice, opts: IptablesRenderOptions = {}): IptablesRendering {
+  assertSliceRenderable(slice);
   const hash = sliceHash(slice);
   const kinds = new Map(slice.groups.map((g) => [g.id, g.kind]));
 

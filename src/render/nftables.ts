@@ -21,11 +21,16 @@
 //   dropped in both directions before anything else, conntrack included: `@pod_interfaces` holds every pod
 //   of the slice, isolated or not, and the mode devices (`sy-vxlan`, `sy-ipip`) are told apart by the dash.
 // - Every name derives from content hashes; the same slice always renders byte-identical text.
+// - A plan is data: every id, interface name, address, port and protocol of the slice is checked before any
+//   text is made (safe-slice.ts), and the renderer throws rather than emit a value that could close a
+//   string or a block (an interface name carrying `"; chain x { type filter hook input ...`).
 // - nft 1.0.6 quirks (kernel-lab.md §8.12): multi-line text only, a newline before every `}`, no chain
 //   named `fwd`; comments are at most 128 bytes.
 import { shortHash } from "../model/names";
 import type { NodePolicySlice, SliceChain, SliceGroup, SlicePortMatch, SliceRule } from "../compile/policy/slice";
 import { sliceHash } from "../compile/policy/slice";
+import { safeKernelValue } from "../api/kernel-names";
+import { assertSliceRenderable } from "./safe-slice";
 
 export interface NftRenderOptions {
   /** The table name inside family inet; `switchyard` unless a test needs another. */
@@ -56,7 +61,7 @@ export function nftChainName(chain: Pick<SliceChain, "id" | "direction">): strin
 
 /** A quoted nft comment, shortened (with a hash of the full text) when it would exceed nft's limit. */
 function comment(text: string): string {
-  const clean = text.replace(/["\\\n]/g, "_");
+  const clean = text.replace(/["\\\u0000-\u001f\u007f]/g, "_");
   const fits = new TextEncoder().encode(clean).length <= NFT_COMMENT_MAX;
   const body = fits ? clean : `${clean.slice(0, NFT_COMMENT_MAX - 14)}~${shortHash(clean)}`;
   return `comment "${body}"`;
@@ -171,7 +176,8 @@ function renderBody(slice: NodePolicySlice, table: string, withElements: boolean
  * The whole `inet switchyard` table for one node, as one atomic-replace nft script. Same slice, same bytes.
  */
 export function renderNftables(slice: NodePolicySlice, opts: NftRenderOptions = {}): string {
-  const table = opts.table ?? NFT_TABLE_NAME;
+  const table = safeKernelValue("plan id", opts.table ?? NFT_TABLE_NAME, "table");
+  assertSliceRenderable(slice);
   const lines = [
     `# Switchyard NetworkPolicy for node ${slice.node}, slice ${sliceHash(slice)}. Generated; do not edit.`,
     `table ${NFT_TABLE_FAMILY} ${table}`,
@@ -201,7 +207,9 @@ function mapKey(entry: string): string {
  * absent, so the agent falls back to the full replace when this script is rejected.
  */
 export function renderNftablesSetUpdate(oldSlice: NodePolicySlice, newSlice: NodePolicySlice, opts: NftRenderOptions = {}): string | undefined {
-  const table = opts.table ?? NFT_TABLE_NAME;
+  const table = safeKernelValue("plan id", opts.table ?? NFT_TABLE_NAME, "table");
+  assertSliceRenderable(oldSlice);
+  assertSliceRenderable(newSlice);
   if (renderBody(oldSlice, table, false).join("\n") !== renderBody(newSlice, table, false).join("\n")) return undefined;
   const deletes: string[] = [];
   const adds: string[] = [];

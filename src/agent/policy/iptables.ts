@@ -29,6 +29,7 @@
 // component"), which is why stale sets go only after the chains that used them are replaced, and why a
 // set keeps its name across contents (swap) and changes type only under a new name.
 import { runCommand, type ExecResult } from "../../base/exec";
+import { UnsafeKernelValueError } from "../../api/kernel-names";
 import { renderIptables } from "../../render/iptables";
 import type { PolicyBackend } from "./backend";
 import {
@@ -358,9 +359,16 @@ export async function renderedIptablesListing(ruleset: IptablesRuleset, options:
 export const iptablesBackend: PolicyBackend = {
   name: "iptables",
   async apply(netns, slice, hash) {
-    const ruleset = renderIptables(slice);
-    const expected = await renderedIptablesListing(ruleset);
-    const r = await applyIptables(netns, ruleset);
+    let rendered: ReturnType<typeof renderIptables>;
+    try {
+      rendered = renderIptables(slice);
+    } catch (e) {
+      // A value the renderer refuses (it would have been iptables-restore syntax, not data) is a failed apply.
+      if (e instanceof UnsafeKernelValueError) return { ok: false, error: `iptables rules not rendered, the previous rules stay in force: ${e.message}` };
+      throw e;
+    }
+    const expected = await renderedIptablesListing(rendered);
+    const r = await applyIptables(netns, rendered);
     if (!r.ok) return { ok: false, error: `iptables apply failed at ${r.stage}, the previous rules stay in force: ${r.error}` };
     return { ok: true, change: "full", applied: { hash, backend: "iptables", slice, listing: expected } };
   },

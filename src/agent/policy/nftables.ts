@@ -7,7 +7,9 @@
 // can flush the ruleset or touch another owner's table (kube-proxy, firewalld, the admin's own rules).
 import { runCommand } from "../../base/exec";
 import { renderNftables, renderNftablesSetUpdate } from "../../render/nftables";
-import type { PolicyBackend } from "./backend";
+import { UnsafeKernelValueError } from "../../api/kernel-names";
+import type { NodePolicySlice } from "../../compile/policy/slice";
+import type { AppliedPolicy, PolicyApplyResult, PolicyBackend } from "./backend";
 import { checkNftScope, SWITCHYARD_TABLE_FAMILY, SWITCHYARD_TABLE_NAME } from "./nft-scope";
 import { withScratchNetns } from "./scratch";
 
@@ -118,21 +120,13 @@ export async function renderedNftListing(text: string): Promise<string> {
 export const nftablesBackend: PolicyBackend = {
   name: "nftables",
   async apply(netns, slice, hash, previous) {
-    const text = renderNftables(slice);
-    const expected = await renderedNftListing(text);
-    let change: "incremental" | "full" | "unchanged" | undefined;
-    // Set updates only build on a table that is as the previous apply rendered it (else the update would
-    // carry the drift along): anything else is replaced whole.
-    const live = previous ? await liveNftListing(netns) : undefined;
-    const update = previous && live === previous.listing ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
-    if (update === "") change = "unchanged";
-    else if (update !== undefined && (await applyNftSetUpdate(netns, update)).ok) change = "incremental";
-    if (change === undefined) {
-      const r = await applyNftRuleset(netns, text);
-      if (!r.ok) return { ok: false, error: `nftables transaction failed, the previous rules stay in force: ${r.error}` };
-      change = "full";
+    try {
+      return await applyNftables(netns, slice, hash, previous);
+    } catch (e) {
+      // A value the renderer refuses (it would have been nft syntax, not data) is a failed apply.
+      if (e instanceof UnsafeKernelValueError) return { ok: false, error: `nftables rules not rendered, the previous rules stay in force: ${e.message}` };
+      throw e;
     }
-    return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: expected } };
   },
   async inForce(netns, applied) {
     return (await liveNftListing(netns)) === applied.listing;
@@ -150,3 +144,22 @@ export const nftablesBackend: PolicyBackend = {
     await removeSwitchyardTable(netns);
   },
 };
+
+/** nftablesBackend.apply: an incremental update where only set members differ, else the whole table. */
+async function applyNftables(netns: string | undefined, slice: NodePolicySlice, hash: string, previous: AppliedPolicy | undefined): Promise<PolicyApplyResult> {
+  const text = renderNftables(slice);
+  const expected = await renderedNftListing(text);
+  let change: "incremental" | "full" | "unchanged" | undefined;
+  // Set updates only build on a table that is as the previous apply rendered it (else the update would
+  // carry the drift along): anything else is replaced whole.
+  const live = previous ? await liveNftListing(netns) : undefined;
+  const update = previous && live === previous.listing ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
+  if (update === "") change = "unchanged";
+  else if (update !== undefined && (await applyNftSetUpdate(netns, update)).ok) change = "incremental";
+  if (change === undefined) {
+    const r = await applyNftRuleset(netns, text);
+    if (!r.ok) return { ok: false, error: `nftables transaction failed, the previous rules stay in force: ${r.error}` };
+    change = "full";
+  }
+  return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: expected } };
+}

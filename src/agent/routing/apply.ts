@@ -21,6 +21,9 @@ import { MODE_DEVICES, OWNED_DEVICES } from "../../modes/registry";
 import { checkPlanForKernel, diffDevices, diffFdb, diffNeighbors, diffRoutes, diffSysctls, natTableMatches, sysctlKeys } from "./diff";
 import { readFdb, readLinks, readMainRoutes, readNeighbors, readNftTable, readSysctls, type KernelLink, type ReadResult } from "./kernel-state";
 import type { Capabilities } from "../capabilities";
+import { diagnosticsFromZod, formatDiagnostic } from "../../api/diagnostics";
+import { RoutingPlanSchema } from "../../api/node-plan";
+import { firstPerPath } from "../plan";
 
 export type ChangeKind = "sysctl" | "device" | "address" | "fdb" | "neighbor" | "route" | "nat";
 export type ApplyStage = "read" | "sysctl" | "devices" | "entries" | "routes" | "nat" | "remove-routes" | "remove-entries" | "remove-devices";
@@ -122,7 +125,7 @@ async function applyRoutingPlanNow(netns: string | undefined, plan: RoutingPlan,
     return fallback;
   };
   const finish = (underlayDevice?: string): ApplyReport => ({
-    node: plan.node,
+    node: String(plan.node),
     ...(netns !== undefined ? { netns } : {}),
     ok: errors.length === 0,
     changes,
@@ -133,6 +136,13 @@ async function applyRoutingPlanNow(netns: string | undefined, plan: RoutingPlan,
     durationMs: Date.now() - started,
   });
 
+  // The plan's schema first (the agent parsed it, but this is also the repair timer's door): a plan that
+  // fails it changes nothing, and checkPlanForKernel below only ever sees the shape it expects.
+  const parsed = RoutingPlanSchema.safeParse(plan);
+  if (!parsed.success) {
+    for (const d of firstPerPath(diagnosticsFromZod(parsed.error, ["routing"]))) errors.push({ stage: "read", reason: "InvalidPlan", message: formatDiagnostic(d) });
+    return finish();
+  }
   const problems = checkPlanForKernel(plan);
   if (problems.length > 0) {
     for (const p of problems) errors.push({ stage: "read", reason: "InvalidPlan", message: p });

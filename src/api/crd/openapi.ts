@@ -17,6 +17,19 @@ export function toStructural(node: JsonSchema): JsonSchema {
   const out: JsonSchema = {};
   // int-or-string: zod emits anyOf [{type: integer}, {type: string}].
   const anyOf = node["anyOf"];
+  if (Array.isArray(anyOf) && node["x-kubernetes-preserve-unknown-fields"] === true) {
+    // A value whose JSON type depends on another field (marked so in the zod schema): any value in the
+    // CRD, without a type (structural schemas allow that only here); the zod schema checks it.
+    const out: JsonSchema = { "x-kubernetes-preserve-unknown-fields": true };
+    if (node["description"] !== undefined) out["description"] = node["description"];
+    return out;
+  }
+  if (Array.isArray(anyOf) && anyOf.length > 0 && anyOf.every((s) => JSON.stringify(s) === JSON.stringify(anyOf[0]))) {
+    // A tuple of one item type (a port range [first, last]): zod lists the type once per position.
+    const rest: JsonSchema = { ...node };
+    delete rest["anyOf"];
+    return toStructural({ ...(anyOf[0] as JsonSchema), ...rest });
+  }
   if (Array.isArray(anyOf)) {
     const types = anyOf.map((s) => (isObj(s) ? s["type"] : undefined)).sort();
     if (types.length === 2 && types[0] === "integer" && types[1] === "string") {

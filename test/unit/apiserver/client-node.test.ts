@@ -17,6 +17,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiServer, startApiServer } from "../../../lab/apiserver";
 import { waitFor } from "../../../src/base/wait";
+import { minimalPlan } from "../../support/node-plan";
 
 let server: ApiServer;
 let kc: KubeConfig;
@@ -113,7 +114,7 @@ describe("KubernetesObjectApi", () => {
   it("applies server-side after resolving the plural through discovery, and conflicts without force", async () => {
     const objects = KubernetesObjectApi.makeApiClient(kc);
     const spec = { apiVersion: "switchyard.dev/v1alpha1", kind: "NodeNetwork", metadata: { name: "node-1" } as V1ObjectMeta,
-      spec: { nodeName: "node-1", clusterNetwork: "default", generation: 1, planHash: "h1", nodeIP: "192.168.1.11", mode: "vxlan", mtu: 1450, routing: {}, policy: {} },
+      spec: { nodeName: "node-1", clusterNetwork: "default", generation: 1, planHash: "h1", nodeIP: "192.168.1.11", mode: "vxlan", mtu: 1450, ...minimalPlan("node-1", "192.168.1.11") },
     };
     const created = await objects.patch(spec, undefined, undefined, "controller", true, PatchStrategy.ServerSideApply);
     expect(created.metadata?.uid).toBeTruthy();

@@ -5,6 +5,7 @@ import { GenericKind, K8s, kind, RegisterKind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiServer, startApiServer } from "../../../lab/apiserver";
 import { rawClient } from "../../support/apiserver";
+import { minimalPlan } from "../../support/node-plan";
 
 let server: ApiServer;
 let call: ReturnType<typeof rawClient>;
@@ -97,7 +98,7 @@ describe("kfc Apply (server-side apply as manager pepr)", () => {
   it("works for a kind registered with RegisterKind", async () => {
     const nn = await K8s(NodeNetwork).Apply({
       metadata: { name: "node-a" },
-      spec: { nodeName: "node-a", clusterNetwork: "default", generation: 1, planHash: "h1", nodeIP: "192.168.1.10", block: "10.244.1.0/24", mode: "vxlan", mtu: 1450, routing: {}, policy: {} },
+      spec: { nodeName: "node-a", clusterNetwork: "default", generation: 1, planHash: "h1", nodeIP: "192.168.1.10", block: "10.244.1.0/24", mode: "vxlan", mtu: 1450, ...minimalPlan("node-a") },
     });
     expect(nn.kind).toBe("NodeNetwork");
     expect((await K8s(NodeNetwork).Get("node-a")).spec.block).toBe("10.244.1.0/24");

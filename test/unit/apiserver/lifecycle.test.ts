@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiServer, startApiServer } from "../../../lab/apiserver";
 import { rawClient } from "../../support/apiserver";
+import { minimalPlan } from "../../support/node-plan";
 
 let server: ApiServer;
 let call: ReturnType<typeof rawClient>;
@@ -25,7 +26,7 @@ describe("delete", () => {
 
     const created = await call("POST", "/apis/switchyard.dev/v1alpha1/nodenetworks", {
       apiVersion: "switchyard.dev/v1alpha1", kind: "NodeNetwork", metadata: { name: "n1" },
-      spec: { nodeName: "n1", clusterNetwork: "default", generation: 1, planHash: "h1", nodeIP: "192.168.1.10", mode: "vxlan", mtu: 1450, routing: {}, policy: {} },
+      spec: { nodeName: "n1", clusterNetwork: "default", generation: 1, planHash: "h1", nodeIP: "192.168.1.10", mode: "vxlan", mtu: 1450, ...minimalPlan("n1") },
     });
     expect(created.status).toBe(201);
     const custom = await call("DELETE", "/apis/switchyard.dev/v1alpha1/nodenetworks/n1");

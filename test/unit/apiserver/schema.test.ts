@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiServer, startApiServer } from "../../../lab/apiserver";
 import { rawClient } from "../../support/apiserver";
+import { minimalPlan } from "../../support/node-plan";
 
 let server: ApiServer;
 let call: ReturnType<typeof rawClient>;
@@ -20,7 +21,7 @@ afterAll(() => server.close());
 const cn = (name: string, spec: Record<string, unknown>) => ({ apiVersion: "switchyard.dev/v1alpha1", kind: "ClusterNetwork", metadata: { name }, spec });
 const nn = (name: string, extra: Record<string, unknown> = {}) => ({
   apiVersion: "switchyard.dev/v1alpha1", kind: "NodeNetwork", metadata: { name },
-  spec: { nodeName: name, clusterNetwork: "default", generation: 1, planHash: "h", nodeIP: "192.168.1.10", mode: "vxlan", mtu: 1450, routing: {}, policy: {}, ...extra },
+  spec: { nodeName: name, clusterNetwork: "default", generation: 1, planHash: "h", nodeIP: "192.168.1.10", mode: "vxlan", mtu: 1450, ...minimalPlan(name), ...extra },
 });
 
 describe("CRD schema", () => {
@@ -49,10 +50,12 @@ describe("CRD schema", () => {
     expect(r.headers.get("warning")).toBeNull();
   });
 
-  it("keeps anything under x-kubernetes-preserve-unknown-fields", async () => {
-    const r = await call("POST", `${NN}?fieldValidation=Strict`, nn("kept", { routing: { peers: [{ node: "b", via: "vxlan" }] } }));
+  it("keeps values of any type under x-kubernetes-preserve-unknown-fields", async () => {
+    // A group's members are addresses or [address, protocol, port] triples: the CRD cannot type them.
+    const groups = [{ id: "g1", kind: "named-port", members: [["10.0.0.1", "TCP", 80]] }];
+    const r = await call("POST", `${NN}?fieldValidation=Strict`, nn("kept", { policy: { ...minimalPlan("kept").policy, groups } }));
     expect(r.status).toBe(201);
-    expect(r.body.spec?.routing).toEqual({ peers: [{ node: "b", via: "vxlan" }] });
+    expect((r.body.spec?.policy as { groups?: unknown } | undefined)?.groups).toEqual(groups);
   });
 
   it("answers 422 with one cause per violation, before the admission hook runs", async () => {

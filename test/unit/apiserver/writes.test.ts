@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ApiServer, startApiServer } from "../../../lab/apiserver";
 import { rawClient } from "../../support/apiserver";
+import { opaquePlanNodeNetworkCrd } from "../../support/node-plan";
 
 const LIMIT = 64 * 1024;
 let server: ApiServer;
@@ -12,7 +13,9 @@ const NN = "/apis/switchyard.dev/v1alpha1/nodenetworks";
 const V = "switchyard.dev/v1alpha1";
 
 beforeAll(async () => {
-  server = await startApiServer({ maxObjectBytes: LIMIT });
+  // The NodeNetwork CRD with opaque plan sections: these tests are about how the emulator stores and
+  // shares values, and a map of peers of any shape is the convenient subject.
+  server = await startApiServer({ maxObjectBytes: LIMIT, crdDir: false, crds: [opaquePlanNodeNetworkCrd()] });
   call = rawClient(server.url);
 });
 afterAll(() => server.close());
