@@ -9,11 +9,16 @@
 //   whose options changed), and only when the text changed: an unchanged plan is no-op, no session flap.
 // - BIRD is started as a daemon in the node's namespace (`ip netns exec NS bird -c -s -P`): it outlives
 //   the agent and is stopped only by its pid (SIGTERM: it closes its sessions, so peers withdraw at once,
-//   and removes its kernel routes), waiting until it has exited.
+//   and removes its kernel routes), waiting until it has exited. Only teardown (uninstall, a lab node
+//   deleted) and a plan without BGP stop it; an agent that stops or restarts leaves it running.
+// - A BIRD that replaces one that did not clean up (killed, or shut down by `birdc graceful restart`)
+//   starts with -R (graceful restart recovery): its peers kept the node's routes as stale, its kernel
+//   protocol keeps the routes the old one installed until it has relearned them, so nothing is withdrawn.
+//   The evidence is the kernel itself: `proto bird` routes in the node's namespace with no BIRD running.
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BgpPlan } from "../model/routing-plan";
-import { renderBirdConfig } from "../render/bird";
+import { renderBirdConfig, type BirdSecrets } from "../render/bird";
 import { runCommand } from "../base/exec";
 import { waitFor } from "../base/wait";
 
@@ -37,7 +42,7 @@ export interface BirdPaths {
 export type BirdAction = "started" | "reconfigured" | "unchanged";
 
 export type BirdResult =
-  | { readonly ok: true; readonly action: BirdAction; readonly pid: number; readonly adopted: boolean; readonly ms: number }
+  | { readonly ok: true; readonly action: BirdAction; readonly pid: number; readonly adopted: boolean; readonly ms: number; readonly recovery?: boolean }
   | { readonly ok: false; readonly reason: "ConfigInvalid" | "StartFailed" | "ReconfigureFailed" | "IoFailed"; readonly message: string; readonly pid?: number; readonly ms: number };
 
 export interface RunningBird {
@@ -127,8 +132,25 @@ function serialized<T>(inst: BirdInstance, op: () => Promise<T>): Promise<T> {
 }
 
 /** Renders the node's BGP plan to bird.conf and makes the node's BIRD run it (start, reconfigure or nothing). */
-export function applyBirdConfig(inst: BirdInstance, plan: BgpPlan): Promise<BirdResult> {
-  return applyBirdConfigText(inst, renderBirdConfig(plan, { log: birdPaths(inst.runDir).log }));
+export function applyBirdConfig(inst: BirdInstance, plan: BgpPlan, secrets: BirdSecrets = {}): Promise<BirdResult> {
+  let text: string;
+  try {
+    text = renderBirdConfig(plan, { log: birdPaths(inst.runDir).log }, secrets);
+  } catch (e) {
+    return Promise.resolve({ ok: false, reason: "ConfigInvalid", message: (e as Error).message, ms: 0 });
+  }
+  return applyBirdConfigText(inst, text);
+}
+
+/** Whether the node's kernel holds routes a BIRD installed (`proto bird`): a previous BIRD did not clean up. */
+async function kernelHasBirdRoutes(netns: string | undefined): Promise<boolean> {
+  const r = await runCommand("ip", ["-j", "-4", "route", "show", "proto", "bird"], { ...(netns ? { netns } : {}), timeoutMs: BIRDC_TIMEOUT_MS });
+  if (r.code !== 0) return false;
+  try {
+    return (JSON.parse(r.stdout || "[]") as unknown[]).length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Like applyBirdConfig for a config text made elsewhere (the test's ToR router, a hand-written config). */
@@ -181,7 +203,9 @@ async function applyBirdConfigTextNow(inst: BirdInstance, text: string): Promise
   // Not running: clear what a dead BIRD left behind, then start the daemon in the node's namespace.
   await rm(paths.pidFile, { force: true });
   await rm(paths.socket, { force: true });
-  const start = await runCommand("bird", ["-c", paths.config, "-s", paths.socket, "-P", paths.pidFile], { netns: inst.netns, timeoutMs: START_TIMEOUT_MS });
+  const recovery = await kernelHasBirdRoutes(inst.netns);
+  const args = [...(recovery ? ["-R"] : []), "-c", paths.config, "-s", paths.socket, "-P", paths.pidFile];
+  const start = await runCommand("bird", args, { netns: inst.netns, timeoutMs: START_TIMEOUT_MS });
   if (start.code !== 0) return { ok: false, reason: "StartFailed", message: `bird exited with ${start.code}: ${start.stderr.trim()}`, ms: ms() };
   try {
     // The daemon writes its pid file after forking: wait for it to answer on its socket.
@@ -189,7 +213,7 @@ async function applyBirdConfigTextNow(inst: BirdInstance, text: string): Promise
       const d = await detectBird(inst);
       return d?.responsive ? d : undefined;
     }, START_TIMEOUT_MS, 20);
-    return { ok: true, action: "started", pid: up.pid, adopted: false, ms: ms() };
+    return { ok: true, action: "started", pid: up.pid, adopted: false, ms: ms(), ...(recovery ? { recovery: true } : {}) };
   } catch (e) {
     return { ok: false, reason: "StartFailed", message: `${(e as Error).message}; see ${paths.log}`, ms: ms() };
   }
@@ -229,6 +253,29 @@ export function stopBird(inst: BirdInstance): Promise<{ readonly stopped: boolea
       await rm(paths.socket, { force: true });
     }
     return { stopped: exited, pid: running.pid, forced };
+  });
+}
+
+/**
+ * Shuts this instance's BIRD down for a graceful restart (`birdc graceful restart`): its sessions close
+ * without a NOTIFICATION and its kernel routes stay, so peers keep the node's routes as stale until the
+ * next BIRD (started with -R) is back. What a planned BIRD restart does (the BIRD container's preStop).
+ */
+export function shutdownBirdForRestart(inst: BirdInstance): Promise<{ readonly stopped: boolean; readonly pid?: number; readonly message?: string }> {
+  return serialized(inst, async () => {
+    const paths = birdPaths(inst.runDir);
+    const running = await detectBird(inst);
+    if (!running) return { stopped: false };
+    const r = await runCommand("birdc", ["-s", paths.socket, "graceful", "restart"], { timeoutMs: BIRDC_TIMEOUT_MS });
+    if (r.code !== 0) return { stopped: false, pid: running.pid, message: `birdc graceful restart: ${(r.stdout + r.stderr).trim()}` };
+    try {
+      await waitFor(`bird ${running.pid} to exit for graceful restart`, async () => ((await processState(running.pid)) === undefined ? true : undefined), STOP_TIMEOUT_MS, 10);
+    } catch (e) {
+      return { stopped: false, pid: running.pid, message: (e as Error).message };
+    }
+    await rm(paths.pidFile, { force: true });
+    await rm(paths.socket, { force: true });
+    return { stopped: true, pid: running.pid };
   });
 }
 
