@@ -83,6 +83,8 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
     ...(opts.netns ? { netns: opts.netns } : {}),
     runDir: opts.runDir ?? `/run/switchyard/${opts.node}`,
     ...(opts.repair ? { repairIntervalMs: Number(opts.repair) * 1000 } : {}),
+    // BGP password Secrets live in the agent's own namespace (deploy/agent.yaml passes it by the downward API).
+    ...(process.env["POD_NAMESPACE"] ? { secretNamespace: process.env["POD_NAMESPACE"] } : {}),
     ...(opts.cni
       ? {
           cni: {

@@ -16,6 +16,10 @@ import { runCommand, runOk } from "../../src/base/exec";
 import { waitFor } from "../../src/base/wait";
 import { applyBirdConfig, applyBirdConfigText, birdPaths, birdProtocols, detectBird, shutdownBirdForRestart, stopBird, type BirdInstance } from "../../src/agent/bird";
 import { createTestbed, destroyTestbed, routingNodes, type Testbed, type TestbedNode } from "../support/testbed";
+import { NodeAgent } from "../../src/agent/node-agent";
+import { compilePolicies, slicePolicyForNode } from "../../src/compile/policy";
+import { startApiServer, type ApiServer } from "../../lab/apiserver/server";
+import { buildSnapshot } from "../support/policy-builders";
 
 const PREFIX = "syh5-";
 const CONVERGE_MS = 20_000;
@@ -276,6 +280,94 @@ protocol bgp n4 from node { neighbor 192.168.20.14 as 64512; }
     await applyAll(["n3"], p, { n3: everyone("same #secret; {1}") });
     await waitForDsts("n3 joins with the right password", { [node("n1").netns]: ["10.244.2.0/24", "10.244.3.0/24"], [node("n3").netns]: ["10.244.1.0/24", "10.244.2.0/24"] });
   }, 60_000);
+});
+
+describe("the agent and its BIRD", () => {
+  // A NodeAgent on n1 and n2 against the lab's API server emulator: the plan names a password Secret; the
+  // agent reads it from the API, BIRD uses it; an agent that stops or restarts leaves BIRD and its routes
+  // alone (a new agent on the same run dir adopts it); only teardown stops it.
+  let api: ApiServer | undefined;
+  const agents: NodeAgent[] = [];
+  afterAll(async () => {
+    for (const a of agents) await a.stop();
+    for (const n of ["n1", "n2"]) await stopBird({ netns: node(n).netns, runDir: join(tb.runDir, `agent-${n}`, "bird") });
+    await api?.close();
+  });
+
+  it("reads the password from its Secret, outlives nothing but teardown, and is adopted by a restarted agent", async () => {
+    api = await startApiServer({ namespaces: ["default", "kube-system", "switchyard-system"] });
+    process.env["KUBECONFIG"] = api.kubeconfigPath;
+    for (const n of ["n1", "n2", "n3", "n4"]) await stopBird(instance(n));
+    await stopBird(routerInstance());
+    const spec = ClusterNetworkSpecSchema.parse({ podCIDRs: ["10.244.0.0/16"], blockSize: 24, mode: "bgp", bgp: { asNumber: 64512, passwordSecretRef: { name: "bgp-password", key: "password" } } });
+    const nodes = routingNodes(tb, "bgp", {}, ["n1", "n2"]);
+    const policy = { ...slicePolicyForNode(compilePolicies(buildSnapshot([], [], [])), "n1"), backend: "nftables" };
+    await api.store.create({ apiVersion: "v1", kind: "Secret", metadata: { name: "bgp-password", namespace: "switchyard-system" }, data: { password: Buffer.from("agent's secret").toString("base64") } });
+    for (const n of nodes) {
+      await api.store.create({ apiVersion: "v1", kind: "Node", metadata: { name: n.name }, status: { addresses: [{ type: "InternalIP", address: n.ip }] } });
+      const routing = compileRoutingPlan({ spec, nodes, modesInUse: ["bgp"] }, n.name);
+      await api.store.create({
+        apiVersion: "switchyard.dev/v1alpha1",
+        kind: "NodeNetwork",
+        metadata: { name: n.name },
+        spec: { nodeName: n.name, clusterNetwork: "default", generation: 1, planHash: `plan-${n.name}`, nodeIP: n.ip, block: n.block!, mode: "bgp", mtu: 1500, routing, policy },
+      });
+    }
+    const startAgent = async (name: string): Promise<NodeAgent> => {
+      const a = new NodeAgent({ node: name, netns: node(name).netns, runDir: join(tb.runDir, `agent-${name}`), repairIntervalMs: 500, secretNamespace: "switchyard-system" });
+      agents.push(a);
+      await a.start();
+      await waitFor(`agent ${name} to apply its plan`, async () => (a.readiness().ok ? true : undefined), CONVERGE_MS, 50);
+      return a;
+    };
+    const birdOf = (name: string): BirdInstance => ({ netns: node(name).netns, runDir: join(tb.runDir, `agent-${name}`, "bird") });
+    const a1 = await startAgent("n1");
+    await startAgent("n2");
+    const both = { [node("n1").netns]: ["10.244.2.0/24"], [node("n2").netns]: ["10.244.1.0/24"] };
+    await waitForDsts("the agents' BIRDs to exchange blocks", both);
+    expect(readFileSync(birdPaths(birdOf("n1").runDir).config, "utf8")).toContain(`password "agent's secret";`);
+    expect(JSON.stringify(api.store.get("switchyard.dev/v1alpha1", "NodeNetwork", "n1"))).not.toContain("agent's secret");
+    const pid = (await detectBird(birdOf("n1")))?.pid;
+    expect(pid).toBeGreaterThan(0);
+
+    // The agent stops (a container restart, an upgrade): BIRD and the routes stay.
+    await a1.stop();
+    expect((await detectBird(birdOf("n1")))?.pid).toBe(pid);
+    expect(await established(birdOf("n1"))).toEqual(["node_n2"]);
+    expect(await birdDsts(node("n2").netns)).toEqual(["10.244.1.0/24"]);
+
+    // A new agent on the same run dir adopts that BIRD: same pid, same session, nothing withdrawn.
+    const a1b = await startAgent("n1");
+    expect((await detectBird(birdOf("n1")))?.pid).toBe(pid);
+    expect(await established(birdOf("n1"))).toEqual(["node_n2"]);
+    await waitForDsts("routes still in place after the agent restart", both);
+
+    // n2's BIRD dies (OOM kill, a crash): n2's agent starts it again on its repair timer, in recovery; n1
+    // keeps n2's block all along (sampled, bounded).
+    const killed = (await detectBird(birdOf("n2")))!.pid;
+    let done = false;
+    const lost: string[] = [];
+    const sampler = (async () => {
+      for (let i = 0; i < 20_000 && !done; i++) if (!(await birdDsts(node("n1").netns)).includes("10.244.2.0/24")) lost.push(`sample ${i}`);
+    })();
+    try {
+      process.kill(killed, "SIGKILL");
+      await waitFor("n2's agent to start its BIRD again", async () => {
+        const d = await detectBird(birdOf("n2"));
+        return d?.responsive && d.pid !== killed ? true : undefined;
+      }, CONVERGE_MS, 50);
+      await waitFor("n1's session to n2 to come back", async () => (JSON.stringify(await established(birdOf("n1"))) === '["node_n2"]' ? true : undefined), CONVERGE_MS, 50);
+    } finally {
+      done = true;
+      await sampler;
+    }
+    expect(lost, "n1 lost n2's block while n2's BIRD was down").toEqual([]);
+
+    // Teardown (uninstall, a node leaving) stops BIRD: n2 loses n1's block.
+    await a1b.teardown();
+    expect(await detectBird(birdOf("n1"))).toBeUndefined();
+    await waitForDsts("n1's block withdrawn after teardown", { [node("n2").netns]: [] });
+  }, 90_000);
 });
 
 /** Why this kernel cannot do TCP-MD5 (RFC 2385), or undefined when it can (or its config cannot be read). */
