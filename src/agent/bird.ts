@@ -19,7 +19,8 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BgpPlan } from "../model/routing-plan";
 import { renderBirdConfig, type BirdSecrets } from "../render/bird";
-import { runCommand } from "../base/exec";
+import { spawn } from "node:child_process";
+import { commandLine, runCommand } from "../base/exec";
 import { waitFor } from "../base/wait";
 
 export interface BirdInstance {
@@ -27,6 +28,12 @@ export interface BirdInstance {
   readonly netns?: string;
   /** Per-node directory for config, socket, pid file and log (unix socket paths must stay < 108 bytes). */
   readonly runDir: string;
+  /**
+   * BIRD runs in a container of its own (deploy/agent.yaml, `switchyard bird`), so its lifetime is not the
+   * agent container's: the agent never starts it, it writes bird.conf and waits for that BIRD to answer;
+   * to stop it, it removes bird.conf first (so the container does not start it again), then signals it.
+   */
+  readonly external?: boolean;
 }
 
 export interface BirdPaths {
@@ -200,6 +207,18 @@ async function applyBirdConfigTextNow(inst: BirdInstance, text: string): Promise
     return { ok: false, reason: "ReconfigureFailed", message: `birdc configure: ${(r.stdout + r.stderr).trim()}`, pid: running.pid, ms: ms() };
   }
 
+  if (inst.external) {
+    // Its container starts it (in recovery when the kernel still holds a previous BIRD's routes).
+    try {
+      const up = await waitFor("the BIRD container's BIRD to answer on its control socket", async () => {
+        const d = await detectBird(inst);
+        return d?.responsive ? d : undefined;
+      }, START_TIMEOUT_MS, 20);
+      return { ok: true, action: "started", pid: up.pid, adopted: true, ms: ms() };
+    } catch {
+      return { ok: false, reason: "StartFailed", message: `no BIRD answers on ${paths.socket}: the bird container starts one once bird.conf is written (is it running?)`, ms: ms() };
+    }
+  }
   // Not running: clear what a dead BIRD left behind, then start the daemon in the node's namespace.
   await rm(paths.pidFile, { force: true });
   await rm(paths.socket, { force: true });
@@ -245,6 +264,8 @@ async function stopPid(pid: number): Promise<{ forced: boolean; exited: boolean 
 export function stopBird(inst: BirdInstance): Promise<{ readonly stopped: boolean; readonly pid?: number; readonly forced: boolean }> {
   return serialized(inst, async () => {
     const paths = birdPaths(inst.runDir);
+    // The BIRD container starts a BIRD whenever bird.conf exists: without it, it waits.
+    if (inst.external) await rm(paths.config, { force: true });
     const running = await detectBird(inst);
     if (!running) return { stopped: false, forced: false };
     const { forced, exited } = await stopPid(running.pid);
@@ -277,6 +298,50 @@ export function shutdownBirdForRestart(inst: BirdInstance): Promise<{ readonly s
     await rm(paths.socket, { force: true });
     return { stopped: true, pid: running.pid };
   });
+}
+
+/**
+ * The BIRD container's main loop (`switchyard bird`): runs the node's BIRD in the foreground whenever the
+ * agent has written bird.conf, with -R when the kernel still holds a previous BIRD's routes, and starts it
+ * again when it exits while bird.conf is still there (the agent removes it to stop BGP on the node). When
+ * `stop` fires (the container is stopped: an upgrade, a restart), BIRD shuts down for a graceful restart,
+ * so peers keep the node's routes until the next BIRD is back. Resolves once BIRD has exited after `stop`.
+ */
+export async function runBirdContainer(inst: BirdInstance, stop: AbortSignal, log: (msg: string) => void = () => undefined): Promise<void> {
+  const paths = birdPaths(inst.runDir);
+  await mkdir(paths.dir, { recursive: true });
+  const stopped = new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener("abort", () => resolve(), { once: true })));
+  while (!stop.aborted) {
+    if ((await readText(paths.config)) === undefined) {
+      // Polled: the agent writes the file once, when the node's plan first has BGP.
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 500))]);
+      continue;
+    }
+    await rm(paths.pidFile, { force: true });
+    await rm(paths.socket, { force: true });
+    const recovery = await kernelHasBirdRoutes(inst.netns);
+    const argv = commandLine("bird", ["-f", ...(recovery ? ["-R"] : []), "-c", paths.config, "-s", paths.socket, "-P", paths.pidFile], inst.netns);
+    log(`starting ${argv.join(" ")}`);
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] });
+    const exited = new Promise<number | null>((resolve) => {
+      child.on("exit", (code) => resolve(code));
+      child.on("error", () => resolve(-1));
+    });
+    const first = await Promise.race([exited.then(() => "exited" as const), stopped.then(() => "stop" as const)]);
+    if (first === "stop") {
+      const r = await runCommand("birdc", ["-s", paths.socket, "graceful", "restart"], { timeoutMs: BIRDC_TIMEOUT_MS });
+      if (r.code !== 0) child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(t);
+      log("BIRD shut down for a graceful restart");
+      return;
+    }
+    const code = await exited;
+    log(`BIRD exited (${code})`);
+    // A BIRD that fails at once (a config the agent has not replaced yet) is not started in a tight loop.
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 1_000))]);
+  }
 }
 
 /** Parses `birdc show protocols`. */

@@ -45,6 +45,8 @@ export interface NodeAgentOptions {
   readonly cni?: CniInstallOptions;
   /** Where the Secrets holding BGP passwords live (Switchyard's namespace; switchyard-system by default). */
   readonly secretNamespace?: string;
+  /** BIRD runs in a container of its own (`switchyard bird`): the agent writes its config, never starts it. */
+  readonly birdContainer?: boolean;
 }
 
 /** How long resolved BGP passwords are reused by the repair timer before the Secrets are read again. */
@@ -310,8 +312,8 @@ export class NodeAgent {
     if (ok) this.updateProber(spec, routing);
   }
 
-  private birdInstance(): { netns?: string; runDir: string } {
-    return { ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") };
+  private birdInstance(): { netns?: string; runDir: string; external?: boolean } {
+    return { ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird"), ...(this.opts.birdContainer ? { external: true } : {}) };
   }
 
   /**

@@ -135,9 +135,20 @@ export async function main(argv: string[]): Promise<number> {
     .option("--health-port <port>", "serve the probes (/healthz; /readyz: this node's current plan is applied) on PORT")
     .option("--health-address <ip>", "the address the health port listens on", "127.0.0.1")
     .option("--uninstall", "remove everything the agent put on the node (policy tables, BIRD, the CNI plugin and conflist), then exit")
+    .option("--bird-container", "BIRD runs in a container of its own (`switchyard bird`): write its config, never start it")
     .action(async (opts: AgentCliOptions) => {
       const { runAgentCommand } = await import("./daemons");
       code = await runAgentCommand(opts);
+    });
+
+  program
+    .command("bird")
+    .description("run the node's BIRD (the agent DaemonSet's bird container): whenever the agent has written bird.conf; on SIGTERM, shut it down for a graceful restart")
+    .option("--run-dir <dir>", "the agent's run dir (BIRD's files are in its bird/ subdirectory)", "/run/switchyard")
+    .option("--netns <name>", "run BIRD in this network namespace instead of this process's (the lab)")
+    .action(async (opts: { runDir: string; netns?: string }) => {
+      const { runBirdCommand } = await import("./daemons");
+      code = await runBirdCommand(opts);
     });
 
   program

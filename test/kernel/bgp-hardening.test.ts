@@ -14,7 +14,7 @@ import { compileRoutingPlan } from "../../src/compile/routing/compile-routing";
 import type { BgpPlan } from "../../src/model/routing-plan";
 import { runCommand, runOk } from "../../src/base/exec";
 import { waitFor } from "../../src/base/wait";
-import { applyBirdConfig, applyBirdConfigText, birdPaths, birdProtocols, detectBird, shutdownBirdForRestart, stopBird, type BirdInstance } from "../../src/agent/bird";
+import { applyBirdConfig, applyBirdConfigText, birdPaths, birdProtocols, detectBird, runBirdContainer, shutdownBirdForRestart, stopBird, type BirdInstance } from "../../src/agent/bird";
 import { createTestbed, destroyTestbed, routingNodes, type Testbed, type TestbedNode } from "../support/testbed";
 import { NodeAgent } from "../../src/agent/node-agent";
 import { compilePolicies, slicePolicyForNode } from "../../src/compile/policy";
@@ -280,6 +280,64 @@ protocol bgp n4 from node { neighbor 192.168.20.14 as 64512; }
     await applyAll(["n3"], p, { n3: everyone("same #secret; {1}") });
     await waitForDsts("n3 joins with the right password", { [node("n1").netns]: ["10.244.2.0/24", "10.244.3.0/24"], [node("n3").netns]: ["10.244.1.0/24", "10.244.2.0/24"] });
   }, 60_000);
+});
+
+describe("BIRD in a container of its own (deploy/agent.yaml)", () => {
+  it("runs when the agent writes bird.conf, survives nothing of the agent's, restarts gracefully, and stops when bird.conf goes", async () => {
+    for (const n of ["n1", "n2", "n3", "n4"]) await stopBird(instance(n));
+    await stopBird(routerInstance());
+    const p = plans(MESH);
+    // n1's BIRD runs under the container loop (in this process: the container's stop is an abort); n2's
+    // is spawned by the agent as in the lab.
+    const n1: BirdInstance = { netns: node("n1").netns, runDir: join(tb.runDir, "container-n1"), external: true };
+    let container = new AbortController();
+    let loop = runBirdContainer(n1, container.signal);
+    try {
+      const first = await applyBirdConfig(n1, p.get("n1")!);
+      expect(first, JSON.stringify(first)).toMatchObject({ ok: true, action: "started", adopted: true });
+      // Every peer of n1's plan runs: a restarted BIRD's recovery ends when all its peers have sent
+      // End-of-RIB (an absent one holds it for `graceful restart wait`, 20 s).
+      await applyAll(["n2", "n3"], p);
+      const both = { [node("n1").netns]: ["10.244.2.0/24", "10.244.3.0/24"], [node("n2").netns]: ["10.244.1.0/24", "10.244.3.0/24"] };
+      await waitForDsts("n1 (container BIRD) and n2 exchange blocks", both);
+      // The agent "restarts": a fresh apply adopts the container's BIRD and changes nothing.
+      expect(await applyBirdConfig(n1, p.get("n1")!)).toMatchObject({ ok: true, action: "unchanged", pid: first.ok ? first.pid : -1 });
+
+      // The container is stopped and started again (an upgrade): n2 keeps n1's block throughout.
+      let done = false;
+      const lost: string[] = [];
+      const sampler = (async () => {
+        for (let i = 0; i < 20_000 && !done; i++) if (!(await birdDsts(node("n2").netns)).includes("10.244.1.0/24")) lost.push(`sample ${i}`);
+      })();
+      try {
+        container.abort();
+        await loop;
+        expect(await detectBird(n1)).toBeUndefined();
+        expect(await birdDsts(node("n1").netns)).toEqual(["10.244.2.0/24", "10.244.3.0/24"]);
+        container = new AbortController();
+        loop = runBirdContainer(n1, container.signal);
+        await waitFor("the new container's BIRD to re-establish with n2", async () => (JSON.stringify(await established(instance("n2"))) === '["node_n1","node_n3"]' && !/graceful restart active/i.test(await birdc(instance("n2"), "show", "protocols", "all", "node_n1")) ? true : undefined), CONVERGE_MS, 50).catch(async (e: unknown) => {
+          throw new Error(`${(e as Error).message}\nn2: ${await birdc(instance("n2"), "show", "protocols", "all", "node_n1")}\nn1: ${await birdc(n1, "show", "protocols")}\n${readFileSync(birdPaths(n1.runDir).log, "utf8").slice(-3000)}`);
+        });
+      } finally {
+        done = true;
+        await sampler;
+      }
+      expect(lost, "n2 lost n1's block while n1's BIRD container restarted").toEqual([]);
+
+      // BGP leaves the node's plan: the agent removes bird.conf and stops BIRD; the container does not
+      // start it again, and n2 loses n1's block.
+      expect(await stopBird(n1)).toMatchObject({ stopped: true });
+      await waitForDsts("n1's block withdrawn", { [node("n2").netns]: ["10.244.3.0/24"] });
+      expect(await detectBird(n1)).toBeUndefined();
+    } finally {
+      container.abort();
+      await loop;
+      await stopBird(n1);
+      await stopBird(instance("n2"));
+      await stopBird(instance("n3"));
+    }
+  }, 90_000);
 });
 
 describe("the agent and its BIRD", () => {
