@@ -41,6 +41,8 @@ export const BUILTIN_RESOURCES: readonly ResourceType[] = [
   builtin({ group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false, hasStatus: true, shortNames: ["no"], selectableFields: ["spec.unschedulable"],
     printerColumns: [AGE, { name: "Version", type: "string", jsonPath: ".status.nodeInfo.kubeletVersion" }] }),
   builtin({ group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true, hasStatus: false, shortNames: ["cm"] }),
+  // The agents read BGP session passwords from Secrets (spec.bgp.passwordSecretRef).
+  builtin({ group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true, hasStatus: false }),
   builtin({ group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false, shortNames: ["ev"], selectableFields: EVENT_FIELDS }),
   builtin({ group: "events.k8s.io", version: "v1", kind: "Event", plural: "events", namespaced: true, hasStatus: false, shortNames: ["ev"],
     selectableFields: ["reason", "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reportingController", "type"] }),

@@ -9,12 +9,18 @@
 //   whose options changed), and only when the text changed: an unchanged plan is no-op, no session flap.
 // - BIRD is started as a daemon in the node's namespace (`ip netns exec NS bird -c -s -P`): it outlives
 //   the agent and is stopped only by its pid (SIGTERM: it closes its sessions, so peers withdraw at once,
-//   and removes its kernel routes), waiting until it has exited.
+//   and removes its kernel routes), waiting until it has exited. Only teardown (uninstall, a lab node
+//   deleted) and a plan without BGP stop it; an agent that stops or restarts leaves it running.
+// - A BIRD that replaces one that did not clean up (killed, or shut down by `birdc graceful restart`)
+//   starts with -R (graceful restart recovery): its peers kept the node's routes as stale, its kernel
+//   protocol keeps the routes the old one installed until it has relearned them, so nothing is withdrawn.
+//   The evidence is the kernel itself: `proto bird` routes in the node's namespace with no BIRD running.
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BgpPlan } from "../model/routing-plan";
-import { renderBirdConfig } from "../render/bird";
-import { runCommand } from "../base/exec";
+import { renderBirdConfig, type BirdSecrets } from "../render/bird";
+import { spawn } from "node:child_process";
+import { commandLine, runCommand } from "../base/exec";
 import { waitFor } from "../base/wait";
 
 export interface BirdInstance {
@@ -22,6 +28,12 @@ export interface BirdInstance {
   readonly netns?: string;
   /** Per-node directory for config, socket, pid file and log (unix socket paths must stay < 108 bytes). */
   readonly runDir: string;
+  /**
+   * BIRD runs in a container of its own (deploy/agent.yaml, `switchyard bird`), so its lifetime is not the
+   * agent container's: the agent never starts it, it writes bird.conf and waits for that BIRD to answer;
+   * to stop it, it removes bird.conf first (so the container does not start it again), then signals it.
+   */
+  readonly external?: boolean;
 }
 
 export interface BirdPaths {
@@ -37,7 +49,7 @@ export interface BirdPaths {
 export type BirdAction = "started" | "reconfigured" | "unchanged";
 
 export type BirdResult =
-  | { readonly ok: true; readonly action: BirdAction; readonly pid: number; readonly adopted: boolean; readonly ms: number }
+  | { readonly ok: true; readonly action: BirdAction; readonly pid: number; readonly adopted: boolean; readonly ms: number; readonly recovery?: boolean }
   | { readonly ok: false; readonly reason: "ConfigInvalid" | "StartFailed" | "ReconfigureFailed" | "IoFailed"; readonly message: string; readonly pid?: number; readonly ms: number };
 
 export interface RunningBird {
@@ -127,15 +139,26 @@ function serialized<T>(inst: BirdInstance, op: () => Promise<T>): Promise<T> {
 }
 
 /** Renders the node's BGP plan to bird.conf and makes the node's BIRD run it (start, reconfigure or nothing). */
-export function applyBirdConfig(inst: BirdInstance, plan: BgpPlan): Promise<BirdResult> {
+export function applyBirdConfig(inst: BirdInstance, plan: BgpPlan, secrets: BirdSecrets = {}): Promise<BirdResult> {
   let text: string;
   try {
-    text = renderBirdConfig(plan, { log: birdPaths(inst.runDir).log });
+    text = renderBirdConfig(plan, { log: birdPaths(inst.runDir).log }, secrets);
   } catch (e) {
     // A value the renderer refuses (it would have been BIRD syntax, not data): the running BIRD keeps its config.
     return Promise.resolve({ ok: false, reason: "ConfigInvalid", message: (e as Error).message, ms: 0 });
   }
   return applyBirdConfigText(inst, text);
+}
+
+/** Whether the node's kernel holds routes a BIRD installed (`proto bird`): a previous BIRD did not clean up. */
+async function kernelHasBirdRoutes(netns: string | undefined): Promise<boolean> {
+  const r = await runCommand("ip", ["-j", "-4", "route", "show", "proto", "bird"], { ...(netns ? { netns } : {}), timeoutMs: BIRDC_TIMEOUT_MS });
+  if (r.code !== 0) return false;
+  try {
+    return (JSON.parse(r.stdout || "[]") as unknown[]).length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Like applyBirdConfig for a config text made elsewhere (the test's ToR router, a hand-written config). */
@@ -185,10 +208,24 @@ async function applyBirdConfigTextNow(inst: BirdInstance, text: string): Promise
     return { ok: false, reason: "ReconfigureFailed", message: `birdc configure: ${(r.stdout + r.stderr).trim()}`, pid: running.pid, ms: ms() };
   }
 
+  if (inst.external) {
+    // Its container starts it (in recovery when the kernel still holds a previous BIRD's routes).
+    try {
+      const up = await waitFor("the BIRD container's BIRD to answer on its control socket", async () => {
+        const d = await detectBird(inst);
+        return d?.responsive ? d : undefined;
+      }, START_TIMEOUT_MS, 20);
+      return { ok: true, action: "started", pid: up.pid, adopted: true, ms: ms() };
+    } catch {
+      return { ok: false, reason: "StartFailed", message: `no BIRD answers on ${paths.socket}: the bird container starts one once bird.conf is written (is it running?)`, ms: ms() };
+    }
+  }
   // Not running: clear what a dead BIRD left behind, then start the daemon in the node's namespace.
   await rm(paths.pidFile, { force: true });
   await rm(paths.socket, { force: true });
-  const start = await runCommand("bird", ["-c", paths.config, "-s", paths.socket, "-P", paths.pidFile], { netns: inst.netns, timeoutMs: START_TIMEOUT_MS });
+  const recovery = await kernelHasBirdRoutes(inst.netns);
+  const args = [...(recovery ? ["-R"] : []), "-c", paths.config, "-s", paths.socket, "-P", paths.pidFile];
+  const start = await runCommand("bird", args, { netns: inst.netns, timeoutMs: START_TIMEOUT_MS });
   if (start.code !== 0) return { ok: false, reason: "StartFailed", message: `bird exited with ${start.code}: ${start.stderr.trim()}`, ms: ms() };
   try {
     // The daemon writes its pid file after forking: wait for it to answer on its socket.
@@ -196,7 +233,7 @@ async function applyBirdConfigTextNow(inst: BirdInstance, text: string): Promise
       const d = await detectBird(inst);
       return d?.responsive ? d : undefined;
     }, START_TIMEOUT_MS, 20);
-    return { ok: true, action: "started", pid: up.pid, adopted: false, ms: ms() };
+    return { ok: true, action: "started", pid: up.pid, adopted: false, ms: ms(), ...(recovery ? { recovery: true } : {}) };
   } catch (e) {
     return { ok: false, reason: "StartFailed", message: `${(e as Error).message}; see ${paths.log}`, ms: ms() };
   }
@@ -228,6 +265,8 @@ async function stopPid(pid: number): Promise<{ forced: boolean; exited: boolean 
 export function stopBird(inst: BirdInstance): Promise<{ readonly stopped: boolean; readonly pid?: number; readonly forced: boolean }> {
   return serialized(inst, async () => {
     const paths = birdPaths(inst.runDir);
+    // The BIRD container starts a BIRD whenever bird.conf exists: without it, it waits.
+    if (inst.external) await rm(paths.config, { force: true });
     const running = await detectBird(inst);
     if (!running) return { stopped: false, forced: false };
     const { forced, exited } = await stopPid(running.pid);
@@ -237,6 +276,73 @@ export function stopBird(inst: BirdInstance): Promise<{ readonly stopped: boolea
     }
     return { stopped: exited, pid: running.pid, forced };
   });
+}
+
+/**
+ * Shuts this instance's BIRD down for a graceful restart (`birdc graceful restart`): its sessions close
+ * without a NOTIFICATION and its kernel routes stay, so peers keep the node's routes as stale until the
+ * next BIRD (started with -R) is back. What a planned BIRD restart does (the BIRD container's preStop).
+ */
+export function shutdownBirdForRestart(inst: BirdInstance): Promise<{ readonly stopped: boolean; readonly pid?: number; readonly message?: string }> {
+  return serialized(inst, async () => {
+    const paths = birdPaths(inst.runDir);
+    const running = await detectBird(inst);
+    if (!running) return { stopped: false };
+    const r = await runCommand("birdc", ["-s", paths.socket, "graceful", "restart"], { timeoutMs: BIRDC_TIMEOUT_MS });
+    if (r.code !== 0) return { stopped: false, pid: running.pid, message: `birdc graceful restart: ${(r.stdout + r.stderr).trim()}` };
+    try {
+      await waitFor(`bird ${running.pid} to exit for graceful restart`, async () => ((await processState(running.pid)) === undefined ? true : undefined), STOP_TIMEOUT_MS, 10);
+    } catch (e) {
+      return { stopped: false, pid: running.pid, message: (e as Error).message };
+    }
+    await rm(paths.pidFile, { force: true });
+    await rm(paths.socket, { force: true });
+    return { stopped: true, pid: running.pid };
+  });
+}
+
+/**
+ * The BIRD container's main loop (`switchyard bird`): runs the node's BIRD in the foreground whenever the
+ * agent has written bird.conf, with -R when the kernel still holds a previous BIRD's routes, and starts it
+ * again when it exits while bird.conf is still there (the agent removes it to stop BGP on the node). When
+ * `stop` fires (the container is stopped: an upgrade, a restart), BIRD shuts down for a graceful restart,
+ * so peers keep the node's routes until the next BIRD is back. Resolves once BIRD has exited after `stop`.
+ */
+export async function runBirdContainer(inst: BirdInstance, stop: AbortSignal, log: (msg: string) => void = () => undefined): Promise<void> {
+  const paths = birdPaths(inst.runDir);
+  await mkdir(paths.dir, { recursive: true });
+  const stopped = new Promise<void>((resolve) => (stop.aborted ? resolve() : stop.addEventListener("abort", () => resolve(), { once: true })));
+  while (!stop.aborted) {
+    if ((await readText(paths.config)) === undefined) {
+      // Polled: the agent writes the file once, when the node's plan first has BGP.
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 500))]);
+      continue;
+    }
+    await rm(paths.pidFile, { force: true });
+    await rm(paths.socket, { force: true });
+    const recovery = await kernelHasBirdRoutes(inst.netns);
+    const argv = commandLine("bird", ["-f", ...(recovery ? ["-R"] : []), "-c", paths.config, "-s", paths.socket, "-P", paths.pidFile], inst.netns);
+    log(`starting ${argv.join(" ")}`);
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] });
+    const exited = new Promise<number | null>((resolve) => {
+      child.on("exit", (code) => resolve(code));
+      child.on("error", () => resolve(-1));
+    });
+    const first = await Promise.race([exited.then(() => "exited" as const), stopped.then(() => "stop" as const)]);
+    if (first === "stop") {
+      const r = await runCommand("birdc", ["-s", paths.socket, "graceful", "restart"], { timeoutMs: BIRDC_TIMEOUT_MS });
+      if (r.code !== 0) child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(t);
+      log("BIRD shut down for a graceful restart");
+      return;
+    }
+    const code = await exited;
+    log(`BIRD exited (${code})`);
+    // A BIRD that fails at once (a config the agent has not replaced yet) is not started in a tight loop.
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, 1_000))]);
+  }
 }
 
 /** Parses `birdc show protocols`. */

@@ -37,7 +37,7 @@ describe("checkModeRequirements", () => {
   it("asks for BIRD on a node still sending vxlan once bgp is in use, and nothing of a mode not in use", () => {
     const p = plan("vxlan", ["vxlan", "bgp"]);
     // A node that does not send with bgp still runs BIRD while its plan has a bgp part.
-    expect(checkModeRequirements({ ...p, bgp: { asNumber: 1, routerId: "192.168.10.11", originate: [], kernelMetric: 100, peers: [], underlayInterface: "eth*" } }, caps(["bird", "ipip"]))).toEqual([
+    expect(checkModeRequirements({ ...p, bgp: { asNumber: 1, routerId: "192.168.10.11", podCIDRs: ["10.244.0.0/16"], blockSize: 24, originate: [], kernelMetric: 100, peers: [], underlayInterface: "eth*" } }, caps(["bird", "ipip"]))).toEqual([
       { reason: "ToolMissing", feature: "bird", message: "BGP peering in this plan needs BIRD 2 (bird and birdc), which this node lacks (no bird here)" },
     ]);
     expect(checkModeRequirements(plan("host-gw", ["host-gw"]), caps(["vxlan", "ipip", "bird", "wireguard"]))).toEqual([]);

@@ -23,6 +23,7 @@ import { createLogger, type Logger } from "../base/log";
 import { CoalescingScheduler } from "../base/scheduler";
 import { annotationPath, UNDERLAY_CIDR_ANNOTATION, UNDERLAY_MTU_ANNOTATION } from "../api/annotations";
 import { applyBirdConfig, birdPaths, birdProtocols, stopBird } from "./bird";
+import { resolveBgpPasswords } from "./bgp-passwords";
 import { AgentMetrics } from "./metrics";
 import { runCommand } from "../base/exec";
 import type { AppliedPolicy, PolicyBackendName } from "./policy/backend";
@@ -58,7 +59,14 @@ export interface NodeAgentOptions {
   readonly log?: Logger;
   /** Install the CNI plugin and keep its markers (src/agent/cni.ts); undefined: another component wires pods. */
   readonly cni?: CniInstallOptions;
+  /** Where the Secrets holding BGP passwords live (Switchyard's namespace; switchyard-system by default). */
+  readonly secretNamespace?: string;
+  /** BIRD runs in a container of its own (`switchyard bird`): the agent writes its config, never starts it. */
+  readonly birdContainer?: boolean;
 }
+
+/** How long resolved BGP passwords are reused by the repair timer before the Secrets are read again. */
+const BGP_PASSWORD_REFRESH_MS = 60_000;
 
 type StatusReport = { nn: NNObject; spec: NodeNetworkSpec; ok: boolean; problems: string[]; routing: RoutingPlan; modeConditions: { reason: string; message: string }[] };
 
@@ -83,6 +91,10 @@ export class NodeAgent {
   private missingInterfaces: string[] = [];
   private linkMonitor: ChildProcess | undefined;
   private interfaceCheck: NodeJS.Timeout | undefined;
+  /** BGP passwords of the applied plan, and when they were read (the repair timer re-reads them now and then). */
+  private bgpPasswords: { readonly passwords: Readonly<Record<string, string>>; readonly readAt: number } | undefined;
+  /** The K8s client for reads (Secrets); the writer below is the agent's field manager. */
+  private readonly reader = new KfcClient("switchyard-agent");
 
   readonly metrics: AgentMetrics;
 
@@ -306,6 +318,10 @@ export class NodeAgent {
     }
   }
 
+  /**
+   * Stops watching, probing and repairing. Leaves the node as it is: the kernel state and BIRD keep
+   * running (a restarted agent adopts that BIRD by its pid file and socket); only teardown removes them.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.prober?.timer) clearTimeout(this.prober.timer);
@@ -373,7 +389,7 @@ export class NodeAgent {
   /** Stop and also remove everything this agent owns from the node (used when a lab node is deleted). */
   async teardown(): Promise<void> {
     await this.stop();
-    await stopBird({ ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") });
+    await stopBird(this.birdInstance());
     for (const backend of Object.values(POLICY_BACKENDS)) await backend.remove(this.opts.netns);
     if (this.opts.cni) uninstallCni(this.opts.cni);
   }
@@ -424,15 +440,13 @@ export class NodeAgent {
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     for (const e of report.errors) problems.push(`${e.reason}: ${e.message}`);
     if (report.errors.length > 0) this.metrics.applyFailures.inc({ part: "routing" });
-    const birdInst = { ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird") };
     if (routing.bgp) {
-      const b = await applyBirdConfig(birdInst, routing.bgp);
-      if (!b.ok) {
-        problems.push(`BIRD ${b.reason}: ${b.message}`);
-        this.metrics.applyFailures.inc({ part: "bgp" });
-      }
+      const birdProblems = await this.applyBird(routing, true);
+      if (birdProblems.length > 0) this.metrics.applyFailures.inc({ part: "bgp" });
+      problems.push(...birdProblems);
     } else {
-      await stopBird(birdInst);
+      this.bgpPasswords = undefined;
+      await stopBird(this.birdInstance());
     }
     const policyProblem = await this.applyPolicy(policy, policy.backend ?? "nftables");
     if (policyProblem) {
@@ -458,6 +472,35 @@ export class NodeAgent {
       await this.reportStatus(nn, spec, ok, problems, routing, modeConditions);
     });
     if (ok) this.updateProber(spec, routing);
+  }
+
+  private birdInstance(): { netns?: string; runDir: string; external?: boolean } {
+    return { ...(this.opts.netns ? { netns: this.opts.netns } : {}), runDir: join(this.opts.runDir, "bird"), ...(this.opts.birdContainer ? { external: true } : {}) };
+  }
+
+  /**
+   * Puts the plan's BIRD configuration in force, with its passwords read from their Secrets (`fresh`, or
+   * when the last read is older than BGP_PASSWORD_REFRESH_MS: a rotated password reaches BIRD within a
+   * minute). A password that cannot be read leaves the running BIRD as it is. Returns the problems.
+   */
+  private async applyBird(routing: RoutingPlan, fresh: boolean): Promise<string[]> {
+    const bgp = routing.bgp;
+    if (!bgp) return [];
+    let passwords = this.bgpPasswords;
+    if (fresh || !passwords || Date.now() - passwords.readAt > BGP_PASSWORD_REFRESH_MS) {
+      const namespace = this.opts.secretNamespace ?? "switchyard-system";
+      const r = await resolveBgpPasswords(bgp, namespace, (name) => this.reader.get("Secret", { name, namespace }) as Promise<{ data?: Record<string, string> } | undefined>);
+      if (!r.ok) return [...r.problems];
+      passwords = { passwords: r.passwords, readAt: Date.now() };
+      this.bgpPasswords = passwords;
+    }
+    const b = await applyBirdConfig(this.birdInstance(), bgp, { passwords: passwords.passwords });
+    if (!b.ok) return [`BIRD ${b.reason}: ${b.message}`];
+    if (b.action === "started" && !fresh) {
+      this.counters.repairs++;
+      this.log.info({ pid: b.pid, recovery: b.recovery ?? false }, "BIRD was not running: started it again");
+    }
+    return [];
   }
 
   /** Installs or updates the plugin and its conflist (once the node has a block) and the pods' endpoint markers. */
@@ -608,6 +651,9 @@ export class NodeAgent {
     const routing = spec.routing as unknown as RoutingPlan;
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     const changed = Object.values(report.changes).reduce((a, b) => a + b, 0);
+    // A BIRD that died (or a rotated password) is put back here, not only at the next plan.
+    const birdProblems = await this.applyBird(routing, false);
+    if (birdProblems.length > 0) this.log.warn({ problems: birdProblems }, "BIRD repair failed");
     let policyRepaired = false;
     if (this.policy) {
       const backend = policyBackend(this.policy.backend);

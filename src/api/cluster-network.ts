@@ -23,11 +23,35 @@ export const VxlanConfigSchema = z
   })
   .describe("VXLAN settings; only valid when mode is vxlan.");
 
+// A Secret's name: a DNS-1123 subdomain. Its key: what a Secret's data may be keyed by.
+const SECRET_NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+const SECRET_KEY_PATTERN = "^[-._a-zA-Z0-9]+$";
+export const BgpPasswordSecretRefSchema = z
+  .strictObject({
+    name: z.string().min(1).max(253).regex(new RegExp(SECRET_NAME_PATTERN), { message: "must be a Secret name (lower-case letters, digits, '-' and '.')" }).describe("The Secret's name, in the namespace Switchyard runs in (switchyard-system)."),
+    key: z.string().min(1).max(253).regex(new RegExp(SECRET_KEY_PATTERN), { message: "must be a Secret key (letters, digits, '-', '_' and '.')" }).describe("The key in the Secret's data that holds the password."),
+  })
+  .describe("A BGP session password (TCP-MD5, RFC 2385) kept in a Secret of Switchyard's namespace; the agents read it, the NodeNetwork plans carry only this reference. 1..80 printable ASCII characters, without a double quote or a backslash.");
+export type BgpPasswordSecretRef = z.infer<typeof BgpPasswordSecretRefSchema>;
+
+export const BgpAcceptPrefixSchema = z
+  .strictObject({
+    cidr: Ipv4CidrSchema.describe("A prefix the router may announce, e.g. 0.0.0.0/0 (a default route) or 172.16.0.0/12. No host bits; must not overlap spec.podCIDRs."),
+    maxLength: z.int().min(0).max(32).optional().describe("Also accept more specific prefixes inside cidr, up to this prefix length (cidr's own length by default: that prefix only)."),
+  })
+  .describe("A prefix accepted from a top-of-rack router beyond the cluster's pod blocks.");
+
 export const BgpPeerSchema = z
   .strictObject({
     address: Ipv4AddressSchema.describe("The peer router's IPv4 address (usually the top-of-rack switch on the node's subnet)."),
     asNumber: AsNumberSchema.describe("The peer's autonomous system number, 1..4294967295."),
     nodeSelector: LabelSelectorSchema.optional().describe("Which nodes peer with this router; all nodes when absent."),
+    passwordSecretRef: BgpPasswordSecretRefSchema.optional().describe("The password of the sessions with this router; none when absent."),
+    acceptPrefixes: z
+      .array(BgpAcceptPrefixSchema)
+      .max(64)
+      .optional()
+      .describe("What nodes import from this router besides pod blocks (blockSize-long prefixes and /32s inside spec.podCIDRs, always accepted): nothing else when absent. Everything not listed is rejected."),
   })
   .describe("An external BGP peer (a top-of-rack router).");
 
@@ -49,6 +73,7 @@ export const BgpConfigSchema = z
       .max(64)
       .optional()
       .describe("Top-of-rack peers; required (non-empty) when topology is tor, not allowed otherwise."),
+    passwordSecretRef: BgpPasswordSecretRefSchema.optional().describe("The password of the sessions between nodes (full-mesh and route-reflectors); none when absent. Top-of-rack sessions take theirs from spec.bgp.peers[].passwordSecretRef."),
   })
   .describe("BGP settings; required when mode is bgp, not allowed otherwise. Routes are exchanged by BIRD 2 on every node.");
 

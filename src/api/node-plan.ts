@@ -11,7 +11,7 @@
 // cannot say it: those nodes are `x-kubernetes-preserve-unknown-fields` without a type in the CRD, and
 // only the agent's parse checks them. The list of such nodes is short and each is marked below.
 import { z } from "zod";
-import { Ipv4AddressSchema, Ipv4CidrSchema, MODES, ModeSchema } from "./cluster-network";
+import { BgpPasswordSecretRefSchema, Ipv4AddressSchema, Ipv4CidrSchema, MODES, ModeSchema } from "./cluster-network";
 import {
   BIRD_SYMBOL_PATTERN,
   COMMENT_TEXT_PATTERN,
@@ -68,6 +68,11 @@ export const BgpPeerPlanSchema = z
     asNumber: z.int().min(1).max(4294967295).describe("The peer's AS number."),
     routeReflectorClient: z.boolean().optional().describe("The peer is a route-reflector client of this node."),
     allowLocalAs: z.boolean().optional().describe("Accept routes carrying this node's own AS (eBGP to top-of-rack routers)."),
+    passwordSecretRef: BgpPasswordSecretRefSchema.optional().describe("The Secret (in the agent's namespace) holding the session's password; the password itself never travels in the plan."),
+    acceptPrefixes: z
+      .array(z.strictObject({ cidr: Ipv4CidrSchema.describe("A prefix the peer may announce."), maxLength: z.int().min(0).max(32).describe("The longest prefix accepted inside it.") }))
+      .optional()
+      .describe("What this peer may announce beyond pod blocks (a top-of-rack router's acceptPrefixes)."),
     description: CommentTextSchema.describe("What the peer is (a comment in bird.conf)."),
   })
   .describe("One BGP session.");
@@ -76,6 +81,8 @@ export const BgpPlanSchema = z
   .strictObject({
     asNumber: z.int().min(1).max(4294967295).describe("The cluster's AS number."),
     routerId: Ipv4AddressSchema.describe("BIRD's router id (the node's address)."),
+    podCIDRs: z.array(Ipv4CidrSchema).describe("The pools: only blocks (and /32s) inside them are imported from peers."),
+    blockSize: z.int().min(0).max(32).describe("The pools' block size: the prefix length a node's block has."),
     originate: z.array(Ipv4CidrSchema).describe("Prefixes this node originates: its block and borrowed /32s."),
     kernelMetric: Uint32Schema.describe("The metric BIRD installs learned routes with."),
     routeReflectorClusterId: Ipv4AddressSchema.optional().describe("Route-reflector cluster id, on reflectors."),

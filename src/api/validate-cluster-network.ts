@@ -151,8 +151,45 @@ function checkModeRules(spec: Obj, out: Diagnostic[]): void {
         out.push(...validateLabelSelector(p["nodeSelector"], `spec.bgp.peers[${i}].nodeSelector`));
       });
     }
+    if (bgp["passwordSecretRef"] !== undefined && topology === "tor") {
+      out.push({ path: "spec.bgp.passwordSecretRef", message: "only valid when topology is full-mesh or route-reflectors (sessions between nodes); with tor, set spec.bgp.peers[].passwordSecretRef" });
+    }
   }
 
+}
+
+/**
+ * What nodes import from a top-of-rack router beyond pod blocks: real prefixes, and none inside the pod
+ * CIDRs (pod blocks are always accepted at the block size; accepting other lengths there would let the
+ * router claim part of a node's block, or a single pod's address).
+ */
+function checkBgpAcceptPrefixes(spec: Obj, pools: readonly (Cidr | undefined)[], out: Diagnostic[]): void {
+  const bgp = spec["bgp"];
+  const peers = isObj(bgp) ? bgp["peers"] : undefined;
+  if (!Array.isArray(peers)) return;
+  peers.forEach((p, i) => {
+    const accept = isObj(p) ? p["acceptPrefixes"] : undefined;
+    if (!Array.isArray(accept)) return;
+    accept.forEach((a, j) => {
+      if (!isObj(a) || typeof a["cidr"] !== "string") return;
+      const path = `spec.bgp.peers[${i}].acceptPrefixes[${j}]`;
+      const c = parseCidr(a["cidr"]);
+      if (!c) return; // the schema reports it
+      if (hasHostBits(c)) {
+        out.push({ path: `${path}.cidr`, message: `${a["cidr"]} has host bits set; did you mean ${formatCidr(networkOf(c))}?` });
+        return;
+      }
+      const max = a["maxLength"];
+      if (typeof max === "number" && Number.isInteger(max) && max < c.prefix) {
+        out.push({ path: `${path}.maxLength`, message: `${max} is shorter than ${a["cidr"]}'s own prefix length ${c.prefix}: it must be ${c.prefix}..32` });
+      }
+      pools.forEach((pool, k) => {
+        if (pool && cidrsOverlap(pool, c)) {
+          out.push({ path: `${path}.cidr`, message: `${a["cidr"]} overlaps spec.podCIDRs[${k}] (${formatCidr(pool)}): pod blocks are always accepted, and nothing else inside the pod CIDRs may be (it would let the router take over pod addresses)` });
+        }
+      });
+    });
+  });
 }
 
 function checkSpecRules(spec: Obj, out: Diagnostic[]): void {
@@ -176,6 +213,7 @@ function checkSpecRules(spec: Obj, out: Diagnostic[]): void {
   }
 
   checkModeRules(spec, out);
+  checkBgpAcceptPrefixes(spec, cidrs, out);
 
   const mig = spec["migration"];
   if (isObj(mig)) {

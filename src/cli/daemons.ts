@@ -8,6 +8,7 @@ import { packagePath } from "../base/package-root";
 import { DEFAULT_CNI_CHAIN } from "../agent/cni-install";
 import { serveProbes } from "../base/probe-server";
 import type { CniChainPlugin } from "./flags";
+import { join } from "node:path";
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -68,6 +69,7 @@ export interface AgentCliOptions {
   readonly healthAddress: string;
   readonly metricsPort?: number;
   readonly metricsAddress: string;
+  readonly birdContainer?: boolean;
 }
 
 /** The configurations of the plugins `--cni-chain` names. */
@@ -81,6 +83,9 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
     ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
     repairIntervalMs: opts.repair * 1000,
     watchCheckIntervalMs: opts.watchCheck * 1000,
+    // BGP password Secrets live in the agent's own namespace (deploy/agent.yaml passes it by the downward API).
+    ...(process.env["POD_NAMESPACE"] ? { secretNamespace: process.env["POD_NAMESPACE"] } : {}),
+    ...(opts.birdContainer ? { birdContainer: true } : {}),
     ...(opts.cni
       ? {
           cni: {
@@ -116,5 +121,18 @@ export async function runAgentCommand(opts: AgentCliOptions): Promise<number> {
   const sig = await untilSignal();
   agent.log.info({ signal: sig }, "stopping (the applied plan stays in force)");
   await agent.stop();
+  return 0;
+}
+
+/** `switchyard bird`: the BIRD container's main process (src/agent/bird.ts runBirdContainer). */
+export async function runBirdCommand(opts: { readonly runDir: string; readonly netns?: string }): Promise<number> {
+  const { runBirdContainer } = await import("../agent/bird");
+  const log = createLogger("bird");
+  const stop = new AbortController();
+  void untilSignal().then((sig) => {
+    log.info({ signal: sig }, "stopping: BIRD shuts down for a graceful restart (peers keep this node's routes)");
+    stop.abort();
+  });
+  await runBirdContainer({ runDir: join(opts.runDir, "bird"), external: true, ...(opts.netns ? { netns: opts.netns } : {}) }, stop.signal, (msg) => log.info(msg));
   return 0;
 }

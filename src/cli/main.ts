@@ -177,9 +177,20 @@ export function buildProgram(setCode: (code: number) => void, output: ProgramOut
     .addOption(integerOption("--metrics-port <port>", "serve Prometheus metrics (/metrics, and the probes) on PORT", RANGES.port))
     .addOption(addressOption("--metrics-address <ip>", "the address the metrics port listens on (e.g. the node's own address, for a scraper outside the node)", "127.0.0.1"))
     .option("--uninstall", "remove everything the agent put on the node (policy tables, BIRD, the CNI plugin and conflist), then exit")
+    .option("--bird-container", "BIRD runs in a container of its own (`switchyard bird`): write its config, never start it")
     .action(async (opts: AgentCliOptions) => {
       const { runAgentCommand } = await import("./daemons");
       setCode(await runAgentCommand(opts));
+    });
+
+  program
+    .command("bird")
+    .description("run the node's BIRD (the agent DaemonSet's bird container): whenever the agent has written bird.conf; on SIGTERM, shut it down for a graceful restart")
+    .option("--run-dir <dir>", "the agent's run dir (BIRD's files are in its bird/ subdirectory)", "/run/switchyard")
+    .option("--netns <name>", "run BIRD in this network namespace instead of this process's (the lab)")
+    .action(async (opts: { runDir: string; netns?: string }) => {
+      const { runBirdCommand } = await import("./daemons");
+      setCode(await runBirdCommand(opts));
     });
 
   program

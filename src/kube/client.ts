@@ -5,7 +5,7 @@
 import type { KObj, Phase } from "./store";
 
 /** Every kind the controller, the leader election and (later) the agent read or write. */
-export const KUBE_KINDS = ["ClusterNetwork", "NodeNetwork", "BlockAffinity", "Node", "Pod", "Namespace", "NetworkPolicy", "Lease", "Event"] as const;
+export const KUBE_KINDS = ["ClusterNetwork", "NodeNetwork", "BlockAffinity", "Node", "Pod", "Namespace", "NetworkPolicy", "Lease", "Event", "Secret"] as const;
 export type KubeKind = (typeof KUBE_KINDS)[number];
 
 export interface ObjectRef {

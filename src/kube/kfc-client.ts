@@ -45,6 +45,8 @@ async function apiFor(k: KubeKind, filters: Filters = {}): Promise<Api> {
       return K8s(kind.NetworkPolicy, filters) as unknown as Api;
     case "Event":
       return K8s(kind.CoreEvent, filters) as unknown as Api;
+    case "Secret":
+      return K8s(kind.Secret, filters) as unknown as Api;
   }
 }
 

@@ -20,6 +20,7 @@ const RESOURCES: Record<KubeKind, Where> = {
   NetworkPolicy: { prefix: "/apis/networking.k8s.io/v1", plural: "networkpolicies", namespaced: true },
   Lease: { prefix: "/apis/coordination.k8s.io/v1", plural: "leases", namespaced: true },
   Event: { prefix: "/api/v1", plural: "events", namespaced: true },
+  Secret: { prefix: "/api/v1", plural: "secrets", namespaced: true },
 };
 
 /** The REST path of a kind's collection (no name) or of one object, with an optional subresource. */

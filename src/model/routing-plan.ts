@@ -3,7 +3,7 @@
 // exactly what a plan lists and removes what no longer appears in it. What is specific to one mode (its
 // device's attributes, its overhead, how it reaches a peer) lives in that mode's folder under src/modes;
 // this file only says what every room needs to read a plan.
-import type { ClusterNetworkSpec, Mode } from "../api/cluster-network";
+import type { BgpPasswordSecretRef, ClusterNetworkSpec, Mode } from "../api/cluster-network";
 
 /** Route protocol number marking the routes Switchyard owns (`ip route ... proto 77`); BIRD's are `proto bird`. */
 export const SWITCHYARD_RTPROTO = 77;
@@ -97,6 +97,12 @@ export interface PlanFdb {
   readonly dst: string;
 }
 
+/** A prefix a peer may announce, with the more specific ones up to maxLength (BIRD: `cidr{len,maxLength}`). */
+export interface BgpAcceptPrefix {
+  readonly cidr: string;
+  readonly maxLength: number;
+}
+
 export interface BgpPeerPlan {
   /** BIRD protocol name: derived from the peer (node name or router address). */
   readonly name: string;
@@ -104,12 +110,25 @@ export interface BgpPeerPlan {
   readonly asNumber: number;
   readonly routeReflectorClient?: boolean;
   readonly allowLocalAs?: boolean;
+  /**
+   * The session's password, by reference only (a Secret in Switchyard's namespace): the agent reads it,
+   * so the password never appears in a NodeNetwork, which every agent can read.
+   */
+  readonly passwordSecretRef?: BgpPasswordSecretRef;
+  /** What this peer may announce beyond pod blocks (a top-of-rack router's spec.bgp.peers[].acceptPrefixes). */
+  readonly acceptPrefixes?: readonly BgpAcceptPrefix[];
   readonly description: string;
 }
 
 export interface BgpPlan {
   readonly asNumber: number;
   readonly routerId: string;
+  /**
+   * What any peer may announce: prefixes of exactly blockSize (nodes' blocks) and /32s (borrowed pod
+   * addresses) inside these pools. Everything else is rejected on import.
+   */
+  readonly podCIDRs: readonly string[];
+  readonly blockSize: number;
   /** Prefixes this node originates: its block and borrowed /32s. */
   readonly originate: readonly string[];
   readonly kernelMetric: number;

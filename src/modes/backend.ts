@@ -140,6 +140,8 @@ export interface PlanPartNode {
   readonly others: readonly RoutingNode[];
   /** The prefixes the node originates: its block and borrowed /32s. */
   readonly originate: readonly string[];
+  /** The cluster's pod pools and block size: what a node's block (or a borrowed /32) can be. */
+  readonly pools: { readonly podCIDRs: readonly string[]; readonly blockSize: number };
   readonly settings: ModeSettings;
 }
 

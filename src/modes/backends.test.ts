@@ -258,6 +258,7 @@ describe("ipip", () => {
 
 describe("bgp", () => {
   const bgp = MODE_BACKENDS.bgp;
+  const POOLS = { podCIDRs: ["10.244.0.0/16"], blockSize: 24 };
   it("reaches across subnets with top-of-rack peers, and refuses a node no router selects", () => {
     expect(bgp.decideSend(pair(n3, false, TOR))).toEqual({ transport: "bgp" });
     const lonely = { ...n3, labels: { rack: "c" } };
@@ -266,20 +267,33 @@ describe("bgp", () => {
   });
 
   it("compiles BIRD's part of the plan, or a diagnostic without settings", () => {
-    const withMesh = bgp.compilePlanPart!({ self: n1, others: [n2, n3], originate: ["10.244.1.0/24"], settings: MESH });
+    const withMesh = bgp.compilePlanPart!({ self: n1, others: [n2, n3], originate: ["10.244.1.0/24"], pools: POOLS, settings: MESH });
     expect(withMesh.diagnostics).toEqual([]);
     expect(withMesh.part.bgp).toEqual({
       asNumber: 64512,
       routerId: "192.168.10.11",
+      podCIDRs: ["10.244.0.0/16"],
+      blockSize: 24,
       originate: ["10.244.1.0/24"],
       kernelMetric: 100,
       peers: [{ name: "node_n2", address: "192.168.10.12", asNumber: 64512, description: "node n2" }],
       underlayInterface: "eth*",
     });
-    expect(bgp.compilePlanPart!({ self: n1, others: [n2], originate: [], settings: {} })).toEqual({
+    expect(bgp.compilePlanPart!({ self: n1, others: [n2], originate: [], pools: POOLS, settings: {} })).toEqual({
       part: {},
       diagnostics: [{ reason: "BgpConfigMissing", message: "bgp is in use but no BGP settings are known (spec.bgp)" }],
     });
+  });
+
+  it("carries passwords as Secret references only, and a router's acceptPrefixes with their lengths", () => {
+    const ref = { name: "bgp", key: "password" };
+    const mesh = bgp.compilePlanPart!({ self: n1, others: [n2], originate: [], pools: POOLS, settings: { bgp: { ...MESH.bgp!, passwordSecretRef: ref } } });
+    expect(mesh.part.bgp?.peers).toEqual([expect.objectContaining({ name: "node_n2", passwordSecretRef: ref })]);
+    const tor = { bgp: { ...TOR.bgp!, peers: [{ address: "192.168.10.1", asNumber: 65000, passwordSecretRef: ref, acceptPrefixes: [{ cidr: "0.0.0.0/0" }, { cidr: "172.16.0.0/12", maxLength: 24 }] }] } };
+    const part = bgp.compilePlanPart!({ self: n1, others: [n2], originate: [], pools: POOLS, settings: tor });
+    expect(part.part.bgp?.peers).toEqual([
+      expect.objectContaining({ name: "tor_192_168_10_1", passwordSecretRef: ref, acceptPrefixes: [{ cidr: "0.0.0.0/0", maxLength: 0 }, { cidr: "172.16.0.0/12", maxLength: 24 }] }),
+    ]);
   });
 
   it("adds default settings when moving into bgp without spec.bgp, the caller's defaults first, explicit settings always", () => {
@@ -299,7 +313,7 @@ describe("neededBy: what in a plan needs a mode the node does not send with", ()
   it.each([
     ["vxlan", plan({ devices: { vxlan: ROWS.vxlan.device!.entry } }), "receiving VXLAN from peers (device sy-vxlan)"],
     ["ipip", plan({ devices: { ipip: ROWS.ipip.device!.entry } }), "receiving IPIP from peers (device sy-ipip)"],
-    ["bgp", plan({ bgp: { asNumber: 1, routerId: "192.168.10.11", originate: [], kernelMetric: 100, peers: [], underlayInterface: "eth*" } }), "BGP peering in this plan"],
+    ["bgp", plan({ bgp: { asNumber: 1, routerId: "192.168.10.11", podCIDRs: ["10.244.0.0/16"], blockSize: 24, originate: [], kernelMetric: 100, peers: [], underlayInterface: "eth*" } }), "BGP peering in this plan"],
   ] as const)("%s", (mode, p, why) => {
     expect(MODE_BACKENDS[mode].neededBy(p)).toBe(why);
     for (const other of MODES.filter((m) => m !== mode)) expect(MODE_BACKENDS[other].neededBy(p), other).toBeUndefined();

@@ -26,7 +26,15 @@ const SPECS: [string, Record<string, unknown>][] = [
   ["full-mesh", { asNumber: 64512 }],
   ["route-reflectors", { topology: "route-reflectors", routeReflectors: { nodeSelector: { matchLabels: { rr: "true" } } } }],
   ["tor", { topology: "tor", peers: [{ address: "192.168.10.1", asNumber: 64500 }] }],
+  ["full-mesh with a password", { asNumber: 64512, passwordSecretRef: { name: "bgp", key: "password" } }],
+  [
+    "tor with a password and accepted prefixes",
+    { topology: "tor", peers: [{ address: "192.168.10.1", asNumber: 64500, passwordSecretRef: { name: "tor", key: "a" }, acceptPrefixes: [{ cidr: "0.0.0.0/0" }, { cidr: "172.16.0.0/12", maxLength: 24 }] }] },
+  ],
 ];
+// Printable ASCII that birdPasswordProblem lets through (space, # ; { } ' among them), as one 80-character password.
+const ALLOWED = Array.from({ length: 0x7e - 0x20 + 1 }, (_, i) => String.fromCharCode(0x20 + i)).filter((c) => c !== '"' && c !== "\\").join("");
+const PASSWORD = ALLOWED.slice(0, 40) + ALLOWED.slice(-40);
 
 describe.skipIf(!birdPath)("rendered bird.conf parses with bird -p", () => {
   for (const [name, bgp] of SPECS) {
@@ -35,9 +43,12 @@ describe.skipIf(!birdPath)("rendered bird.conf parses with bird -p", () => {
         const spec = ClusterNetworkSpecSchema.parse({ podCIDRs: ["10.244.0.0/16"], blockSize: 24, mode: "bgp", bgp });
         const plan = compileRoutingPlan({ spec, nodes, modesInUse: ["bgp"] }, node);
         const file = join(dir, `${name}-${node}.conf`);
-        writeFileSync(file, renderBirdConfig(plan.bgp!, { log: join(dir, `${name}-${node}.log`) }));
+        const passwords = Object.fromEntries(plan.bgp!.peers.filter((p) => p.passwordSecretRef).map((p) => [p.name, PASSWORD]));
+        const text = renderBirdConfig(plan.bgp!, { log: join(dir, `${name}-${node}.log`) }, { passwords });
+        writeFileSync(file, text);
         const r = spawnSync(birdPath!, ["-p", "-c", file], { encoding: "utf8" });
         expect(r.status, r.stderr).toBe(0);
+        if (Object.keys(passwords).length > 0) expect(text).toContain(`password "${PASSWORD}";`);
       });
     }
   }

@@ -49,9 +49,12 @@ export function listNamespaces(prefix: string): Promise<string[]> {
   return listLabNamespaces(prefix);
 }
 
-/** Builds the topology; on failure, removes what it built and rethrows. `prefix` must start with "syrt". */
+/** Test prefixes the testbed may create and destroy: "syrt1-" (routing tests), "syh5-" and the like. */
+const TESTBED_PREFIX = /^sy(rt|h)[a-z0-9]*-$/;
+
+/** Builds the topology; on failure, removes what it built and rethrows. `prefix` must look like "syrt1-". */
 export async function createTestbed(prefix: string): Promise<Testbed> {
-  if (!/^syrt[a-z0-9]*-$/.test(prefix)) throw new Error(`testbed prefix must look like "syrt1-", got ${prefix}`);
+  if (!TESTBED_PREFIX.test(prefix)) throw new Error(`testbed prefix must look like "syrt1-" or "syh5-", got ${prefix}`);
   await destroyTestbed(prefix);
   const runDir = `/tmp/${prefix}run`;
   const lab = await createLab({ prefix, nodes: 4, subnets: 2, placement: [0, 0, 0, 1], runDir: join(runDir, "lab"), podBlocks: [1, 2, 3, 4].map((i) => `10.244.${i}.0/24`) });
@@ -86,11 +89,11 @@ export async function setPodMtu(tb: Testbed, mtu: number): Promise<void> {
 }
 
 /**
- * Removes every namespace with `prefix` (a `syrt...-` prefix: ours only), ending first each process still
+ * Removes every namespace with `prefix` (a `syrt...-` or `syh...-` prefix: ours only), ending first each process still
  * inside them (BIRDs or pings a failed test left) by its pid, and the scratch directory.
  */
 export async function destroyTestbed(prefix: string): Promise<void> {
-  if (!prefix.startsWith("syrt")) throw new Error(`refusing to destroy namespaces outside the syrt prefix: ${prefix}`);
+  if (!TESTBED_PREFIX.test(prefix)) throw new Error(`refusing to destroy namespaces outside the testbed's prefixes: ${prefix}`);
   const runDir = `/tmp/${prefix}run`;
   await destroyLab(prefix, { runDir: join(runDir, "lab") });
   await rm(runDir, { recursive: true, force: true });

@@ -133,7 +133,7 @@ export function compileRoutingPlan(input: RoutingInput, nodeName: string, source
   let parts: ModePlanParts = {};
   for (const b of inUseBackends) {
     if (!b.compilePlanPart) continue;
-    const r = b.compilePlanPart({ self, others, originate, settings });
+    const r = b.compilePlanPart({ self, others, originate, pools: { podCIDRs: input.spec.podCIDRs, blockSize: input.spec.blockSize }, settings });
     diagnostics.push(...r.diagnostics);
     parts = { ...parts, ...r.part };
   }

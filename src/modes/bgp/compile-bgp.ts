@@ -6,12 +6,20 @@
 //   other nodes peer with the reflectors only;
 // - tor: eBGP with the node's top-of-rack routers.
 // Sessions exist only where next hops resolve (same subnet); other pairs are refused by bgpReachability.
+// Every peer may announce only pod blocks (and borrowed /32s) inside the pools; a top-of-rack router also
+// what its acceptPrefixes list. Passwords travel as Secret references, resolved by the agent.
 import { matchesLabelSelector } from "../../model/label-selector";
 import { METRIC, type BgpPeerPlan, type BgpPlan, type RoutingNode } from "../../model/routing-plan";
 import { sameSubnet } from "../backend";
 import { birdName, torPeersOf, type BgpSettings } from "./tor-peers";
 
-export function compileBgp(bgp: BgpSettings, self: RoutingNode, others: readonly RoutingNode[], originate: readonly string[]): BgpPlan {
+export function compileBgp(
+  bgp: BgpSettings,
+  self: RoutingNode,
+  others: readonly RoutingNode[],
+  originate: readonly string[],
+  pools: { readonly podCIDRs: readonly string[]; readonly blockSize: number },
+): BgpPlan {
   const peers: BgpPeerPlan[] = [];
   const isRR = (n: RoutingNode) => bgp.topology === "route-reflectors" && matchesLabelSelector(bgp.routeReflectors?.nodeSelector, n.labels);
   const sessionPeer = (n: RoutingNode, rrClient: boolean): BgpPeerPlan => ({
@@ -19,6 +27,7 @@ export function compileBgp(bgp: BgpSettings, self: RoutingNode, others: readonly
     address: n.ip,
     asNumber: bgp.asNumber,
     ...(rrClient ? { routeReflectorClient: true } : {}),
+    ...(bgp.passwordSecretRef ? { passwordSecretRef: bgp.passwordSecretRef } : {}),
     description: `node ${n.name}`,
   });
   const reachable = others.filter((n) => sameSubnet(self, n));
@@ -34,6 +43,8 @@ export function compileBgp(bgp: BgpSettings, self: RoutingNode, others: readonly
   return {
     asNumber: bgp.asNumber,
     routerId: self.ip,
+    podCIDRs: [...pools.podCIDRs],
+    blockSize: pools.blockSize,
     originate: [...originate],
     kernelMetric: METRIC.bird,
     ...(rrId ? { routeReflectorClusterId: rrId } : {}),

@@ -28,9 +28,9 @@ export const bgpBackend: ModeBackend = {
     const reach = bgpReachability(settings.bgp, self, peer);
     return reach.ok ? { transport: "bgp" } : { transport: "none", reason: reach.reason };
   },
-  compilePlanPart: ({ self, others, originate, settings }) =>
+  compilePlanPart: ({ self, others, originate, pools, settings }) =>
     settings.bgp
-      ? { part: { bgp: compileBgp(settings.bgp, self, others, originate) }, diagnostics: [] }
+      ? { part: { bgp: compileBgp(settings.bgp, self, others, originate, pools) }, diagnostics: [] }
       : { part: {}, diagnostics: [{ reason: "BgpConfigMissing", message: "bgp is in use but no BGP settings are known (spec.bgp)" }] },
   neededBy: (plan) => (plan.bgp ? "BGP peering in this plan" : undefined),
   // A BGP peering is routed natively: crossSubnet does not apply; spec.bgp is required.

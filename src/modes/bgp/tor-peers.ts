@@ -16,5 +16,13 @@ export function birdName(prefix: string, text: string): string {
 export function torPeersOf(bgp: BgpSettings | undefined, node: RoutingNode): BgpPeerPlan[] {
   return (bgp?.topology === "tor" ? bgp.peers ?? [] : [])
     .filter((p) => matchesLabelSelector(p.nodeSelector, node.labels))
-    .map((p) => ({ name: birdName("tor", p.address), address: p.address, asNumber: p.asNumber, allowLocalAs: true, description: `top-of-rack ${p.address}` }));
+    .map((p) => ({
+      name: birdName("tor", p.address),
+      address: p.address,
+      asNumber: p.asNumber,
+      allowLocalAs: true,
+      ...(p.passwordSecretRef ? { passwordSecretRef: p.passwordSecretRef } : {}),
+      ...(p.acceptPrefixes?.length ? { acceptPrefixes: p.acceptPrefixes.map((a) => ({ cidr: a.cidr, maxLength: a.maxLength ?? Number(a.cidr.split("/")[1]) })) } : {}),
+      description: `top-of-rack ${p.address}`,
+    }));
 }
