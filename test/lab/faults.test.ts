@@ -55,7 +55,8 @@ describe.skipIf(unavailable !== undefined)("fault suite on the real control plan
 
   const podIP = (r: Ref): string => {
     const p = cluster.lab.pods.find((x) => x.namespace === r.namespace && x.name === r.name);
-    if (!p) throw new Error(`no lab pod ${r.namespace}/${r.name}`);
+    // A pod the kubelet is still setting up has no address yet (""): there is nothing to probe.
+    if (!p || p.ip === "") throw new Error(`no wired lab pod ${r.namespace}/${r.name}`);
     return p.ip;
   };
   const reaches = async (from: Ref, to: Ref): Promise<boolean> => {
