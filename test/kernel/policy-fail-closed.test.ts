@@ -75,6 +75,7 @@ describe.skipIf(!isRoot)("policy fails closed on the real kernel", () => {
     void session.then(() => (ended = true));
     // It is under way (and dropped) once the isolated pod's default-deny counter moves.
     await waitFor("the ping session to hit the default deny", async () => ((await dropCount(NODE2)) > 50 ? true : undefined), 5_000, 20);
+    expect(await policyBackend("nftables").droppedPackets(NODE2)).toBeGreaterThan(50);
 
     let previous: AppliedPolicy = first.applied;
     const switches: string[] = [];
@@ -94,8 +95,10 @@ describe.skipIf(!isRoot)("policy fails closed on the real kernel", () => {
     expect(switches).toEqual(["iptables", "nftables", "iptables"]);
     expect(sent).toBeGreaterThan(200);
     expect(received, `${received} of ${sent} echo requests answered across the backend changes`).toBe(0);
-    // The iptables backend alone is in force now, and still right for fresh sessions.
+    // The iptables backend alone is in force now, and still right for fresh sessions; its drop counters
+    // saw the session (what switchyard_agent_policy_dropped_packets_total reads).
     expect(await listSwitchyardTable(NODE2)).toBeUndefined();
+    expect(await policyBackend("iptables").droppedPackets(NODE2)).toBeGreaterThan(0);
     expect(await reaches(lab, A, C)).toBe(true);
     expect(await reaches(lab, B, C)).toBe(false);
   }, 90_000);
