@@ -124,6 +124,12 @@ describe.skipIf(unavailable !== undefined)("real nodes: kubelet and containerd r
     for (const n of c.lab.nodes) {
       const r = await runCommand("ip", ["netns", "exec", n.netns, "curl", "-s", "-m", "5", "http://127.0.0.1:9465/readyz"], { timeoutMs: 10_000 });
       expect(r.stdout).toMatch(/^plan [0-9a-f]+ applied/);
+      // The agent's metrics on the node's own address (not loopback): reachable from outside the node.
+      const m = await runCommand("ip", ["netns", "exec", c.lab.routerNetns, "curl", "-sf", "-m", "5", `http://${n.ip}:9466/metrics`], { timeoutMs: 10_000 });
+      expect(m.code, m.stderr).toBe(0);
+      expect(m.stdout).toMatch(/^switchyard_agent_plan_applied 1$/m);
+      expect(m.stdout).toMatch(/^switchyard_agent_policy_dropped_packets_total \d+$/m);
+      expect(m.stdout).toMatch(/^process_resident_memory_bytes /m);
     }
   });
 
