@@ -12,7 +12,9 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { runCommand, runOk } from "../src/base/exec";
 import { applyIpsetUpdate, applyIptables, removeIptables } from "../src/agent/policy/iptables";
-import { applyNftRuleset, applyNftSetUpdate, removeSwitchyardTable } from "../src/agent/policy/nftables";
+import { applyNftRuleset, applyNftSetUpdate, nftablesBackend, removeSwitchyardTable } from "../src/agent/policy/nftables";
+import type { AppliedPolicy } from "../src/agent/policy/backend";
+import { sliceHash } from "../src/compile/policy/slice";
 import { compilePolicies, type NodePolicySlice, slicePolicyForNode } from "../src/compile/policy";
 import type { PodInfo, PolicySnapshot } from "../src/model/cluster";
 import { podInterfaceName } from "../src/model/names";
@@ -247,6 +249,41 @@ async function benchLab(): Promise<void> {
       if (!r.ok) throw new Error(r.error);
       iptMember.push(performance.now() - t);
     }
+    // Through the agent's backend (what an apply costs the agent): the same kernel calls; drift is judged on
+    // the repair timer against the rendered reference, which the first check after a change takes (the
+    // slice applied once in a scratch namespace and listed) and later checks reuse.
+    await clear();
+    const backendFull: number[] = [];
+    const backendMember: number[] = [];
+    const firstCheck: number[] = [];
+    const laterCheck: number[] = [];
+    const hashA = sliceHash(slice);
+    const hashB = sliceHash(sliceB);
+    let previous: AppliedPolicy | undefined;
+    for (let i = 0; i < 5; i++) {
+      await clear();
+      const t = performance.now();
+      const r = await nftablesBackend.apply(n2, slice, hashA, undefined);
+      if (!r.ok) throw new Error(r.error);
+      backendFull.push(performance.now() - t);
+      previous = r.applied;
+    }
+    for (let i = 0; i < 6; i++) {
+      // Each round a slice the reference cache has not seen (the peer address differs), as a real change is.
+      const next = i % 2 === 0 ? ({ ...sliceB, groups: sliceB.groups.map((g) => ({ ...g, members: g.members.map((m) => (m === "10.250.0.1" ? `10.250.0.${i + 2}` : m)) })) } as NodePolicySlice) : slice;
+      const t = performance.now();
+      const r = await nftablesBackend.apply(n2, next, i % 2 === 0 ? `${hashB}-${i}` : `${hashA}-${i}`, previous);
+      if (!r.ok) throw new Error(r.error);
+      if (r.change !== "incremental") throw new Error(`a membership change went ${r.change}`);
+      backendMember.push(performance.now() - t);
+      previous = r.applied;
+      let d = performance.now();
+      if (!(await nftablesBackend.inForce(n2, r.applied))) throw new Error("not in force right after the apply");
+      firstCheck.push(performance.now() - d);
+      d = performance.now();
+      if (!(await nftablesBackend.inForce(n2, r.applied))) throw new Error("not in force on the second check");
+      laterCheck.push(performance.now() - d);
+    }
     console.log("| operation | median ms |");
     console.log("|---|---|");
     console.log(`| nft: full ruleset, one transaction (${fmt(nftText.length / 1024, 0)} KiB) | ${fmt(median(full), 1)} |`);
@@ -255,6 +292,10 @@ async function benchLab(): Promise<void> {
     console.log(`| iptables-restore + ipset: full ruleset, fresh (no sets or chains yet) | ${fmt(median(iptFresh), 1)} |`);
     console.log(`| iptables-restore + ipset: full ruleset, every set's members changed | ${fmt(median(iptChanged), 1)} |`);
     console.log(`| ipset: one membership change (ipset add/del) | **${fmt(median(iptMember), 1)}** |`);
+    console.log(`| agent's nftables backend: whole ruleset | ${fmt(median(backendFull), 1)} (x${fmt(median(backendFull) / median(full))} the bare transaction) |`);
+    console.log(`| agent's nftables backend: one membership change | ${fmt(median(backendMember), 1)} (x${fmt(median(backendMember) / median(member))} the bare update) |`);
+    console.log(`| repair timer: first drift check after a change (takes the rendered reference in a scratch namespace) | ${fmt(median(firstCheck), 1)} |`);
+    console.log(`| repair timer: later drift checks (live listing against the cached reference) | ${fmt(median(laterCheck), 1)} |`);
     await clear();
   } finally {
     if (serverPid !== undefined) {

@@ -134,26 +134,33 @@ describe.skipIf(!isRoot)("policy fails closed on the real kernel", () => {
   it("does not adopt drift present at an incremental nftables update as its baseline", async () => {
     const before = sliceFor(["a"]);
     const after = sliceFor(["a", "d"]); // only a group's members change: an incremental update
+    const nft = policyBackend("nftables");
     const first = await putPolicyInForce(NODE2, before, sliceHash(before), "nftables", undefined, { removeOthers: true });
     expect(first.ok).toBe(true);
     if (!first.ok) return;
     // Someone slips an accept-all into the forward chain, just before the next plan arrives.
     await runOk("nft", ["insert", "rule", "inet", "switchyard", "forward", "accept"], { netns: NODE2 });
     expect(await reaches(lab, B, C)).toBe(true);
-    expect(await policyBackend("nftables").inForce(NODE2, first.applied)).toBe(false);
+    expect(await nft.inForce(NODE2, first.applied)).toBe(false);
 
+    // The membership change goes in as a one-transaction set update (the policy's critical path) ...
     const second = await putPolicyInForce(NODE2, after, sliceHash(after), "nftables", first.applied);
     expect(second.ok).toBe(true);
     if (!second.ok) return;
+    expect(second.change).toBe("incremental");
+    // ... and the accept-all is still drift afterwards (not the baseline), so the repair timer replaces it.
+    expect(await nft.inForce(NODE2, second.applied)).toBe(false);
+    const repaired = await nft.apply(NODE2, after, second.applied.hash, undefined);
+    expect(repaired.ok).toBe(true);
     expect(await reaches(lab, B, C)).toBe(false);
-    expect(await policyBackend("nftables").inForce(NODE2, second.applied)).toBe(true);
+    expect(await nft.inForce(NODE2, second.applied)).toBe(true);
 
     // And drift after it is drift: an element added to the pods' allow set by hand.
     const listing = await listSwitchyardTable(NODE2);
     const peerSet = listing?.sets.find((s) => String(s["name"]).startsWith("g_"));
     expect(peerSet).toBeDefined();
     await runOk("nft", ["add", "element", "inet", "switchyard", String(peerSet!["name"]), `{ ${B.ip} }`], { netns: NODE2 });
-    expect(await policyBackend("nftables").inForce(NODE2, second.applied)).toBe(false);
+    expect(await nft.inForce(NODE2, second.applied)).toBe(false);
   }, 90_000);
 
   it("removes scratch namespaces whose agent is gone, and only those", async () => {

@@ -9,14 +9,13 @@ export type PolicyBackendName = ClusterNetworkSpec["policy"]["backend"];
 
 /**
  * What a backend put in force, as the agent keeps it (in memory and in its run dir, so a restarted agent
- * rewrites nothing that is already in force): the slice, its hash, and what the backend needs to tell
- * drift later (nftables: the normalised listing of its table).
+ * rewrites nothing that is already in force): the slice and its hash. Drift is judged against what the
+ * slice renders to (scratch.ts), never against a listing read back from the live kernel.
  */
 export interface AppliedPolicy {
   readonly hash: string;
   readonly backend: PolicyBackendName;
   readonly slice: NodePolicySlice;
-  readonly listing: string;
 }
 
 /** How an apply changed the kernel: only set members, the whole ruleset, or nothing (already as planned). */

@@ -50,7 +50,9 @@ import {
   type IpsetListing,
   type SetHeader,
 } from "./iptables-scripts";
-import { withScratchNetns } from "./scratch";
+import { ReferenceCache, withScratchNetns } from "./scratch";
+
+const iptablesReferences = new ReferenceCache();
 
 
 export type IptablesBackend = "nft" | "legacy";
@@ -367,13 +369,13 @@ export const iptablesBackend: PolicyBackend = {
       if (e instanceof UnsafeKernelValueError) return { ok: false, error: `iptables rules not rendered, the previous rules stay in force: ${e.message}` };
       throw e;
     }
-    const expected = await renderedIptablesListing(rendered);
     const r = await applyIptables(netns, rendered);
     if (!r.ok) return { ok: false, error: `iptables apply failed at ${r.stage}, the previous rules stay in force: ${r.error}` };
-    return { ok: true, change: "full", applied: { hash, backend: "iptables", slice, listing: expected } };
+    return { ok: true, change: "full", applied: { hash, backend: "iptables", slice } };
   },
   async inForce(netns, applied) {
-    return (await ownedIptablesListing(netns)) === applied.listing;
+    const reference = await iptablesReferences.get(applied.hash, () => renderedIptablesListing(renderIptables(applied.slice)));
+    return (await ownedIptablesListing(netns)) === reference;
   },
   async droppedPackets(netns) {
     // `-L -v -x -n`: per chain a header, a column line, then "pkts bytes target ..." per rule.

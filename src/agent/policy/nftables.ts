@@ -11,7 +11,9 @@ import { UnsafeKernelValueError } from "../../api/kernel-names";
 import type { NodePolicySlice } from "../../compile/policy/slice";
 import type { AppliedPolicy, PolicyApplyResult, PolicyBackend } from "./backend";
 import { checkNftScope, SWITCHYARD_TABLE_FAMILY, SWITCHYARD_TABLE_NAME } from "./nft-scope";
-import { withScratchNetns } from "./scratch";
+import { ReferenceCache, withScratchNetns } from "./scratch";
+
+const nftReferences = new ReferenceCache();
 
 export type NftApplyResult = { readonly ok: true; readonly ms: number } | { readonly ok: false; readonly ms: number; readonly error: string };
 
@@ -129,7 +131,8 @@ export const nftablesBackend: PolicyBackend = {
     }
   },
   async inForce(netns, applied) {
-    return (await liveNftListing(netns)) === applied.listing;
+    const reference = await nftReferences.get(applied.hash, () => renderedNftListing(renderNftables(applied.slice)));
+    return (await liveNftListing(netns)) === reference;
   },
   async droppedPackets(netns) {
     let n = 0;
@@ -147,19 +150,17 @@ export const nftablesBackend: PolicyBackend = {
 
 /** nftablesBackend.apply: an incremental update where only set members differ, else the whole table. */
 async function applyNftables(netns: string | undefined, slice: NodePolicySlice, hash: string, previous: AppliedPolicy | undefined): Promise<PolicyApplyResult> {
-  const text = renderNftables(slice);
-  const expected = await renderedNftListing(text);
+  const update = previous ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
   let change: "incremental" | "full" | "unchanged" | undefined;
-  // Set updates only build on a table that is as the previous apply rendered it (else the update would
-  // carry the drift along): anything else is replaced whole.
-  const live = previous ? await liveNftListing(netns) : undefined;
-  const update = previous && live === previous.listing ? renderNftablesSetUpdate(previous.slice, slice) : undefined;
-  if (update === "") change = "unchanged";
-  else if (update !== undefined && (await applyNftSetUpdate(netns, update)).ok) change = "incremental";
+  if (update !== undefined && update !== "") {
+    if ((await applyNftSetUpdate(netns, update)).ok) change = "incremental";
+  } else if (update === "") {
+    if ((await listSwitchyardTable(netns)) !== undefined) change = "unchanged";
+  }
   if (change === undefined) {
-    const r = await applyNftRuleset(netns, text);
+    const r = await applyNftRuleset(netns, renderNftables(slice));
     if (!r.ok) return { ok: false, error: `nftables transaction failed, the previous rules stay in force: ${r.error}` };
     change = "full";
   }
-  return { ok: true, change, applied: { hash, backend: "nftables", slice, listing: expected } };
+  return { ok: true, change, applied: { hash, backend: "nftables", slice } };
 }

@@ -28,7 +28,7 @@ export async function putPolicyInForce(
   const backend = policyBackend(name);
   let applied: AppliedPolicy;
   let change: PolicyChange = "unchanged";
-  if (previous && previous.hash === hash && previous.backend === name && (await backend.inForce(netns, previous))) {
+  if (previous && previous.hash === hash && previous.backend === name && (await backend.inForce(netns, previous).catch(() => false))) {
     applied = previous;
   } else {
     const r = await backend.apply(netns, slice, hash, previous?.backend === name ? previous : undefined);

@@ -8,6 +8,29 @@
 import { runCommand } from "../../base/exec";
 
 const SCRATCH_PREFIX = "sy-verify-";
+
+/**
+ * The rendered references of the last few applied slices, by hash. A reference is taken when it is first
+ * needed (a drift check on the repair timer, or an unchanged plan after a restart), not at apply time: a
+ * scratch render costs about what a whole-ruleset apply costs (bench/policy.ts), and a membership change
+ * must stay a one-transaction update on the policy's critical path.
+ */
+export class ReferenceCache {
+  private readonly entries = new Map<string, Promise<string>>();
+  constructor(private readonly size = 16) {}
+
+  get(key: string, take: () => Promise<string>): Promise<string> {
+    let p = this.entries.get(key);
+    if (p === undefined) {
+      p = take();
+      // A failed render is not remembered: the next check tries again.
+      p.catch(() => this.entries.delete(key));
+      this.entries.set(key, p);
+      while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value!);
+    }
+    return p;
+  }
+}
 let counter = 0;
 
 /** Runs `fn` with a fresh, empty network namespace of its own, removed afterwards (also on failure). */
