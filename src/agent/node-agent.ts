@@ -106,7 +106,7 @@ export class NodeAgent {
     mkdirSync(opts.runDir, { recursive: true });
     this.scheduler = new CoalescingScheduler({
       minIntervalMs: 50,
-      run: () => this.applyLatest(),
+      run: () => this.exclusive(() => this.applyLatest()),
       onError: (e) => this.log.warn({ err: String(e) }, "apply failed; retrying"),
     });
     this.policy = this.loadAppliedPolicy();
@@ -209,7 +209,7 @@ export class NodeAgent {
     const every = this.opts.repairIntervalMs ?? 5_000;
     const repair = () => {
       if (this.stopped) return;
-      void this.repair()
+      void this.exclusive(() => this.repair())
         .catch((e: unknown) => this.log.warn({ err: String(e) }, "repair failed"))
         .finally(() => {
           if (!this.stopped) this.repairTimer = setTimeout(repair, every);
@@ -229,7 +229,7 @@ export class NodeAgent {
     this.latest = saved;
     const t0 = Date.now();
     try {
-      await this.applyLatest({ report: false });
+      await this.exclusive(() => this.applyLatest({ report: false }));
       this.log.info({ planHash: saved.spec.planHash, ms: Date.now() - t0 }, "the saved last plan is in force; waiting for the API server's");
     } catch (e) {
       this.log.warn({ err: String(e) }, "could not apply the saved last plan");
@@ -460,6 +460,7 @@ export class NodeAgent {
     endTimer({ result: ok ? "ok" : "failed" });
     this.metrics.planApplied.set(ok ? 1 : 0);
     if (ok) {
+      this.appliedRouting = routing;
       this.applied = { planHash: spec.planHash, generation: nn.metadata?.generation ?? 0 };
       this.savePlan(nn);
     }
@@ -645,10 +646,22 @@ export class NodeAgent {
   }
 
   /** Drift repair: routes via the idempotent diff, and the policy table when its content differs. */
+  /**
+   * Applies and repairs one at a time: a repair that read the policy in force just before an apply changed
+   * it would otherwise put the previous slice back over the new one.
+   */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.kernelTail.then(fn, fn);
+    this.kernelTail = next.catch(() => undefined);
+    return next;
+  }
+  private kernelTail: Promise<unknown> = Promise.resolve();
+  /** The routing plan of the last apply that succeeded (what repair puts back; never a refused plan's). */
+  private appliedRouting: RoutingPlan | undefined;
+
   private async repair(): Promise<void> {
-    const spec = this.latest?.spec;
-    if (!spec || !this.applied) return;
-    const routing = spec.routing as unknown as RoutingPlan;
+    const routing = this.appliedRouting;
+    if (!routing || !this.applied) return;
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     const changed = Object.values(report.changes).reduce((a, b) => a + b, 0);
     // A BIRD that died (or a rotated password) is put back here, not only at the next plan.
