@@ -389,9 +389,12 @@ export class NodeAgent {
   /** Stop and also remove everything this agent owns from the node (used when a lab node is deleted). */
   async teardown(): Promise<void> {
     await this.stop();
-    await stopBird(this.birdInstance());
-    for (const backend of Object.values(POLICY_BACKENDS)) await backend.remove(this.opts.netns);
-    if (this.opts.cni) uninstallCni(this.opts.cni);
+    // After any apply or repair still in flight (a repair could otherwise start BIRD again behind us).
+    await this.exclusive(async () => {
+      await stopBird(this.birdInstance());
+      for (const backend of Object.values(POLICY_BACKENDS)) await backend.remove(this.opts.netns);
+      if (this.opts.cni) uninstallCni(this.opts.cni);
+    });
   }
 
   /**
@@ -661,7 +664,7 @@ export class NodeAgent {
 
   private async repair(): Promise<void> {
     const routing = this.appliedRouting;
-    if (!routing || !this.applied) return;
+    if (!routing || !this.applied || this.stopped) return;
     const report = await applyRoutingPlan(this.opts.netns, routing, this.caps ? { capabilities: this.caps } : {});
     const changed = Object.values(report.changes).reduce((a, b) => a + b, 0);
     // A BIRD that died (or a rotated password) is put back here, not only at the next plan.
